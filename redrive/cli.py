@@ -1,0 +1,47 @@
+"""The `redrive` command.
+
+Each subcommand lives in the package that owns its work, in a module exposing
+``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only argparse-level
+things at module scope, so `redrive --help` stays fast; heavy imports happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from redrive.errors import RedriveError
+
+# name -> (module, one-line help). Order is the order shown by `redrive --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("redrive.commands.demo", "run the main job on the bundled default log"),
+    "synth": ("redrive.log.synth.command", "generate a synthetic DriveLog with ground truth"),
+    "info": ("redrive.log.info", "print a summary of a DriveLog"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="redrive", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except RedriveError as exc:
+        # Errors about the user's input are reported plainly; bugs keep their traceback.
+        print(f"redrive {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

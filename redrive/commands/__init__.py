@@ -1,0 +1,1 @@
+"""CLI subcommands that span several packages (demo)."""

@@ -1,0 +1,1 @@
+"""Rigid transforms and camera projection (numpy, float64): the math every stage shares."""
