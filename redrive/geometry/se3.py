@@ -76,7 +76,7 @@ def so3_log(rotation: np.ndarray) -> np.ndarray:
     near_pi = angle > np.pi - 1e-4
     if np.any(near_pi):
         r = rotation[near_pi]
-        sym = (r + np.eye(3)) / 2.0
+        sym = ((r + np.swapaxes(r, -1, -2)) / 2.0 + np.eye(3)) / 2.0
         col = np.argmax(np.diagonal(sym, axis1=-2, axis2=-1), axis=-1)
         axis = sym[np.arange(len(r)), :, col]
         axis /= np.linalg.norm(axis, axis=-1, keepdims=True)

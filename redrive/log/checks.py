@@ -40,19 +40,22 @@ def check_poses(path: str | Path, field: str, poses: np.ndarray) -> np.ndarray:
 
 
 def check_increasing(path: str | Path, field: str, times: np.ndarray) -> np.ndarray:
-    """Timestamps (N,) must be finite and strictly increasing."""
+    """Timestamps (N,) must be finite and strictly increasing.
+
+    ``field`` names the array (the index is appended) or holds an ``{i}`` placeholder for it.
+    """
     times = np.asarray(times)
     if times.ndim != 1:
         raise LogFormatError(path, field, times.shape, "timestamps must be a 1-D array")
     if times.dtype.kind == "f" and not np.isfinite(times).all():
         i = int(np.argmin(np.isfinite(times)))
-        raise LogFormatError(path, f"{field}[{i}]", times[i].item(), "timestamp is not finite")
+        raise LogFormatError(path, _indexed(field, i), times[i].item(), "timestamp is not finite")
     steps = np.diff(times)
     if (steps <= 0).any():
         i = int(np.argmax(steps <= 0)) + 1
         raise LogFormatError(
             path,
-            f"{field}[{i}]",
+            _indexed(field, i),
             times[i].item(),
             f"timestamps must be strictly increasing (previous is {times[i - 1].item()})",
         )
@@ -73,6 +76,10 @@ def check_array(
         bad = np.argwhere(~np.isfinite(array))[0]
         raise LogFormatError(path, f"{field}{list(bad)}", array[tuple(bad)].item(), "not finite")
     return array
+
+
+def _indexed(field: str, i: int) -> str:
+    return field.format(i=i) if "{i}" in field else f"{field}[{i}]"
 
 
 def _at(field: str, flat_index: int, poses: np.ndarray) -> str:

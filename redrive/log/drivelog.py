@@ -249,7 +249,7 @@ def _frame_list(root: Path, node: Fields, key: str, file_key: str, start_ns: int
     frames = node.children(key)
     stamps = [f.get("timestamp_ns", int) for f in frames]
     files = [f.relpath(file_key, root) for f in frames]
-    checks.check_increasing(node.path, f"{node.name_of(key)}[].timestamp_ns", np.array(stamps, dtype=np.int64))
+    checks.check_increasing(node.path, node.name_of(key) + "[{i}].timestamp_ns", np.array(stamps, dtype=np.int64))
     return (np.array(stamps, dtype=np.int64) - start_ns) / NS, files
 
 

@@ -40,6 +40,12 @@ class Trajectory:
     poses: np.ndarray
     """(N, 4, 4) float64 ``world_from_<frame>``."""
 
+    def __post_init__(self) -> None:
+        self.times = np.atleast_1d(np.asarray(self.times, dtype=np.float64))
+        self.poses = np.asarray(self.poses, dtype=np.float64).reshape(-1, 4, 4)
+        if len(self.times) != len(self.poses) or len(self.times) == 0:
+            raise ValueError(f"a trajectory needs as many poses as times (>= 1), got {len(self.poses)} and {len(self.times)}")
+
     def at(self, t: np.ndarray | float) -> np.ndarray:
         """Pose(s) (..., 4, 4) at time(s) ``t``; held constant outside the sampled span."""
         return interpolate_poses(self.times, self.poses, t)
