@@ -1,0 +1,1 @@
+"""Evaluation: metrics (one definition each) and the held-out protocol."""
