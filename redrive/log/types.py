@@ -73,11 +73,17 @@ class ActorTrack:
     dynamic: bool
     """Whether the actor moves during the log (static actors may still be tracked)."""
 
-    def exists_at(self, t: np.ndarray | float, tolerance_s: float = 0.0) -> np.ndarray:
-        """Whether the track covers time(s) ``t`` (between its first and last observation)."""
-        t0, t1 = self.trajectory.span
+    def exists_at(self, t: np.ndarray | float) -> np.ndarray:
+        """Whether the actor is in the scene at time(s) ``t``.
+
+        A dynamic actor is there within its track's span; a static one for the whole drive
+        (a parked car does not vanish when the tracker stops seeing it).
+        """
         t = np.asarray(t, dtype=np.float64)
-        return (t >= t0 - tolerance_s) & (t <= t1 + tolerance_s)
+        if not self.dynamic:
+            return np.ones(t.shape, dtype=bool)
+        t0, t1 = self.trajectory.span
+        return (t >= t0) & (t <= t1)
 
     def box_corners(self, t: float) -> np.ndarray:
         """(8, 3) world coordinates of the box corners at time ``t``."""
