@@ -1,0 +1,1 @@
+"""Reconstruction: neural fields of a drive, their training and checkpoints."""
