@@ -17,5 +17,8 @@ class ImportOptions:
     """Source camera names to import (None: all); an unknown name is an error that lists the known ones."""
     lidars: list[str] | None = None
     """Source LiDAR names to import (None: all)."""
+    scene: str | None = None
+    """Which log of a multi-log source to import (nuScenes: scene name or token); None: the
+    source must hold exactly one."""
     overwrite: bool = False
     """Replace an existing DriveLog at the output path."""
