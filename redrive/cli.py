@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("redrive.commands.demo", "run the main job on the bundled default log"),
     "synth": ("redrive.log.synth.command", "generate a synthetic DriveLog with ground truth"),
     "info": ("redrive.log.info", "print a summary of a DriveLog"),
+    "import": ("redrive.log.readers.command", "convert a public dataset log (av2, nuscenes, waymo, kitti) into a DriveLog"),
     "export": ("redrive.export.command", "export a log or render as a DriveLog, KITTI or nerfstudio dataset"),
     "view": ("redrive.viewer", "write a rerun recording of one log, or two logs side by side (before/after an edit)"),
 }

@@ -188,3 +188,18 @@ def test_refuses_corrupt_tables(av2_log_dir: Path, tmp_path: Path):
                           log_dir / "city_SE3_egovehicle.feather")
     with pytest.raises(LogFormatError, match=r"qw..qz\[3\].*unit quaternion"):
         import_log("av2", log_dir, tmp_path / "out")
+
+
+def test_import_command(av2_log_dir: Path, tmp_path: Path, capsys):
+    from redrive.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["import", "av2", str(av2_log_dir), "--out", str(out), "--lidars", "down_lidar", "--cameras", "",
+                 "--start", "11.6", "--end", "11.75"]) == 0
+    log = DriveLog.open(out)
+    assert list(log.lidars) == ["down_lidar"] and len(log.lidars["down_lidar"]) == 1
+    assert "down_lidar" in capsys.readouterr().out
+    assert main(["import", "av2", str(av2_log_dir), "--out", str(out)]) == 2  # exists, no --overwrite
+    assert "already exists" in capsys.readouterr().err
+    assert main(["import", "av2", str(av2_log_dir), "--out", str(out), "--overwrite", "--lidars", ""]) == 0
+    assert DriveLog.open(out).lidars == {}
