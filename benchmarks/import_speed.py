@@ -1,0 +1,175 @@
+"""Import speed of the readers of public formats, on the real excerpts in ../shared/realdata.
+
+    python benchmarks/import_speed.py [--quick] [--json PATH]
+
+Each section measures one kind of conversion and returns its figures; add a section by writing
+a function ``section(repeats) -> list[Row]`` and listing it in ``SECTIONS``.
+
+Import section: frames per second of ``import_log`` per format (a frame is an AV2 sweep, a Waymo
+``Frame``, a nuScenes ``sample_data``), and, as the baseline measured in the same run, the time
+to merely read and parse the same source files (feather tables, protobuf records, JSON tables and
+``.pcd.bin``): ``overhead_x`` = import time / parse time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+REALDATA = REPO / ".." / "shared" / "realdata"
+AV2_LOG = REALDATA / "av2_sensor_testlogs" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
+WAYMO_FILE = REALDATA / "waymo_pvps_one_frame" / "pvps_data_one_frame.tfrecord"
+NUSCENES_FRAME = REALDATA / "nuscenes_mmdet3d_demo_frame"
+
+
+@dataclass
+class Row:
+    """One line of the table and its figures."""
+
+    name: str
+    """What was measured, e.g. ``import av2``."""
+    figures: dict[str, float]
+    """metric_with_unit -> value."""
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up (imports, file cache)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------------- import section
+def _parse_av2() -> None:
+    import pyarrow.feather as feather
+
+    for path in [AV2_LOG / "city_SE3_egovehicle.feather", AV2_LOG / "annotations.feather",
+                 *sorted((AV2_LOG / "sensors" / "lidar").glob("*.feather"))]:
+        feather.read_table(path).to_pydict()
+
+
+def _parse_waymo() -> None:
+    from redrive.log.readers._tfrecord import iter_records
+    from redrive.log.readers._waymo_proto import messages
+
+    for _, _, payload in iter_records(WAYMO_FILE):
+        messages()["Frame"]().ParseFromString(payload)
+
+
+def _nuscenes_dataroot(tmp: Path) -> Path:
+    """The table layout written around the real keyframe, by the reader tests' fixture code."""
+    spec = importlib.util.spec_from_file_location("_nuscenes_fixture", REPO / "tests" / "log" / "readers" / "test_nuscenes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = tmp / "nuscenes"
+    module.write_dataroot(NUSCENES_FRAME, root)
+    return root
+
+
+def _parse_nuscenes(root: Path) -> None:
+    import numpy as np
+
+    tables = next(p for p in root.iterdir() if p.name.startswith("v1.0"))
+    for table in tables.glob("*.json"):
+        json.loads(table.read_text())
+    for file in (root / "samples").rglob("*"):
+        if file.suffix == ".bin":
+            np.fromfile(file, dtype="<f4")
+        elif file.is_file() or file.is_symlink():
+            file.read_bytes()
+
+
+def import_section(repeats: int) -> list[Row]:
+    from redrive.log.readers import ImportOptions, import_log
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        cases = []
+        if AV2_LOG.is_dir():
+            cases.append(("av2", AV2_LOG, len(list((AV2_LOG / "sensors" / "lidar").glob("*.feather"))), _parse_av2))
+        if WAYMO_FILE.is_file():
+            cases.append(("waymo", WAYMO_FILE, 1, _parse_waymo))
+        if NUSCENES_FRAME.is_dir():
+            root = _nuscenes_dataroot(tmp)
+            cases.append(("nuscenes", root, 7, lambda: _parse_nuscenes(root)))
+        for fmt, src, frames, parse in cases:
+            out = tmp / f"out-{fmt}"
+
+            def run() -> None:
+                import_log(fmt, src, out, ImportOptions(overwrite=True))
+
+            t_import = _median_time(run, repeats)
+            t_parse = _median_time(parse, repeats)
+            rows.append(Row(f"import {fmt}", {
+                f"import_{fmt}_frames_s": frames / t_import,
+                f"import_{fmt}_wall_s": t_import,
+                f"parse_{fmt}_wall_s": t_parse,
+                f"import_{fmt}_overhead_x": t_import / t_parse,
+            }))
+            shutil.rmtree(out, ignore_errors=True)
+    if not rows:
+        print(f"real data excerpts not found at {REALDATA}; nothing to measure", file=sys.stderr)
+    return rows
+
+
+SECTIONS: dict[str, Callable[[int], list[Row]]] = {
+    "import": import_section,
+}
+"""Section name -> measuring function; the exporters' section goes here too."""
+
+
+# ---------------------------------------------------------------------- reporting
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cpus, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of: {', '.join(SECTIONS)}")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would interleave with the table
+    repeats = 2 if args.quick else 5
+    figures: dict[str, float] = {}
+    print(f"{'measurement':<22} {'metric':<32} {'value':>12}")
+    for name in args.sections.split(","):
+        for row in SECTIONS[name](repeats):
+            for metric, value in row.figures.items():
+                print(f"{row.name:<22} {metric:<32} {value:>12.4g}")
+            figures.update(row.figures)
+    if args.json:
+        doc = {"benchmark": "import_speed", "commit": _commit(), "machine": _machine(), "figures": figures}
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
