@@ -215,10 +215,14 @@ def test_selection_and_bad_input(waymo_tfrecord: Path, tmp_path: Path):
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(LogFormatError, match="truncated record"):
         import_log("waymo", truncated, tmp_path / "x")
-    corrupt = tmp_path / "corrupt.tfrecord"
-    flipped = bytearray(data)
-    flipped[1000] ^= 0xFF
-    corrupt.write_bytes(bytes(flipped))
-    with pytest.raises(LogFormatError, match="checksum"):
-        import_log("waymo", corrupt, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_payload_is_refused(waymo_tfrecord: Path, tmp_path: Path):
+    pytest.importorskip("google_crc32c", reason="payload checksums are verified only with google-crc32c (readers extra)")
+    flipped = bytearray(waymo_tfrecord.read_bytes())
+    flipped[1000] ^= 0xFF  # inside the first camera JPEG: protobuf alone would not notice
+    corrupt = tmp_path / "corrupt.tfrecord"
+    corrupt.write_bytes(bytes(flipped))
+    with pytest.raises(LogFormatError, match="record 0.*payload checksum mismatch"):
+        import_log("waymo", corrupt, tmp_path / "x")
