@@ -341,7 +341,7 @@ def read_oxts(path: Path, text: str | None = None) -> np.ndarray:
         for name, lo, hi in (("lat", -90.0, 90.0), ("lon", -180.0, 180.0)):
             v = values[OXTS_FIELDS.index(name)]
             if not lo < v < hi:
-                raise LogFormatError(path, f"line {lineno}.{name}", v, f"must be in ({lo:g}, {hi:g}) degrees")
+                raise LogFormatError(path, f"line {lineno}.{name}", float(v), f"must be in ({lo:g}, {hi:g}) degrees")
         rows.append(values)
     if not rows:
         raise LogFormatError(path, "", None, "no OXTS line (expected 30 numbers per line)")
@@ -404,7 +404,12 @@ def oxts_to_poses(oxts: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
 
 def poses_to_oxts(times_s: np.ndarray, poses: np.ndarray, origin: dict[str, float]) -> np.ndarray:
     """(N, 4, 4) ``world_from_imu`` at times (N,) -> (N, 30) OXTS values, inverse of
-    ``oxts_to_poses``: the first pose is placed at ``origin`` (lat, lon, alt).
+    ``oxts_to_poses`` up to the world origin.
+
+    ``origin`` (lat, lon, alt) is the geographic position of the world's origin: the first pose
+    is placed where its world point is, and the others relative to it with the Mercator scale of
+    the first latitude, as ``oxts_to_poses`` reads them (so reading back gives the poses minus
+    the first one's translation, to rounding).
 
     Velocities, accelerations (specific force, gravity included, as an IMU measures) and angular
     rates are finite differences of the poses. Accuracies and the status fields are 0: the
@@ -412,13 +417,17 @@ def poses_to_oxts(times_s: np.ndarray, poses: np.ndarray, origin: dict[str, floa
     """
     poses = np.asarray(poses, dtype=np.float64)
     n = len(poses)
-    scale = mercator_scale(origin["lat"])
-    mx0, my0 = latlon_to_mercator(np.array([origin["lat"]]), np.array([origin["lon"]]), scale)
-    offset = poses[:, :3, 3] - poses[0, :3, 3]
-    lat, lon = mercator_to_latlon(mx0[0] + offset[:, 0], my0[0] + offset[:, 1], scale)
+    scale0 = mercator_scale(origin["lat"])
+    mx0, my0 = latlon_to_mercator(origin["lat"], origin["lon"], scale0)
+    first = poses[0, :3, 3]
+    lat1, lon1 = mercator_to_latlon(mx0 + first[0], my0 + first[1], scale0)
+    scale = mercator_scale(float(lat1))
+    mx1, my1 = latlon_to_mercator(lat1, lon1, scale)
+    offset = poses[:, :3, 3] - first
+    lat, lon = mercator_to_latlon(mx1 + offset[:, 0], my1 + offset[:, 1], scale)
     roll, pitch, yaw = _rotation_to_euler(poses[:, :3, :3])
     out = np.zeros((n, len(OXTS_FIELDS)))
-    out[:, 0], out[:, 1], out[:, 2] = lat, lon, origin["alt"] + offset[:, 2]
+    out[:, 0], out[:, 1], out[:, 2] = lat, lon, origin["alt"] + first[2] + offset[:, 2]
     out[:, 3], out[:, 4], out[:, 5] = roll, pitch, yaw
     if n > 1:
         times_s = np.asarray(times_s, dtype=np.float64)
