@@ -16,9 +16,11 @@ rays by time itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from redrive.geometry.cameras import CameraModel
 from redrive.geometry.se3 import invert, rigidity_error, se3_log
 from redrive.log.types import CameraSensor, LidarSweep, Trajectory
 from redrive.render.errors import SensorSpecError
@@ -132,7 +134,8 @@ class CameraRays:
     directions: np.ndarray
     """(N, 3) float64 unit world directions."""
     directions_camera: np.ndarray
-    """(N, 3) float64 unit directions in the camera frame (OpenCV: x right, y down, z forward)."""
+    """(N, 3) float64 unit directions in the camera frame (OpenCV: x right, y down, z forward);
+    read-only for full frames (shared with the per-camera cache)."""
 
     def __len__(self) -> int:
         return len(self.uv)
@@ -142,10 +145,20 @@ class CameraRays:
         return depth / self.directions_camera[:, 2]
 
 
+@lru_cache(maxsize=4)
+def _grid_directions(intrinsics: CameraModel) -> np.ndarray:
+    # Unprojecting a distorted full frame is the costliest step (iterative undistortion) and the
+    # same for every frame of a camera; kept read-only so that no caller can alter the cache.
+    d = intrinsics.unproject(intrinsics.pixel_grid())
+    d.setflags(write=False)
+    return d
+
+
 def camera_rays(sensor: CameraSensor, ego: Trajectory | np.ndarray, frame_time: float,
                 uv: np.ndarray | None = None) -> CameraRays:
     """Rays of the frame captured at ``frame_time`` by ``sensor`` (every pixel in row-major order,
-    or the pixels ``uv`` (N, 2)).
+    or the pixels ``uv`` (N, 2)). Full-frame camera-frame directions are cached per intrinsics
+    (the last 4), so rendering many frames of a camera unprojects its pixels once.
 
     With a rolling shutter each pixel's time is ``frame_time + sensor.pixel_time_offsets(uv)``
     (the frame time is the middle row's capture), and the camera pose follows the ego to that
@@ -157,9 +170,13 @@ def camera_rays(sensor: CameraSensor, ego: Trajectory | np.ndarray, frame_time: 
         raise SensorSpecError(what, "frame_time", frame_time, "must be finite")
     if sensor.rolling_shutter_s < 0 or not np.isfinite(sensor.rolling_shutter_s):
         raise SensorSpecError(what, "rolling_shutter_s", sensor.rolling_shutter_s, "must be a non-negative number")
-    uv = sensor.intrinsics.pixel_grid() if uv is None else np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    if uv is None:
+        uv = sensor.intrinsics.pixel_grid()
+        d_cam = _grid_directions(sensor.intrinsics)
+    else:
+        uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+        d_cam = sensor.intrinsics.unproject(uv)
     times = float(frame_time) + sensor.pixel_time_offsets(uv)
-    d_cam = sensor.intrinsics.unproject(uv)
     origins, directions = move_sensor_rays(ego, v_from_c, times, d_cam)
     return CameraRays(uv=uv, times=times, origins=origins, directions=directions, directions_camera=d_cam)
 

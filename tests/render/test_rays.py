@@ -172,6 +172,7 @@ def test_camera_rays_project_back_to_their_pixels(intr):
     pose = se3.make_pose(se3.yaw_rotation(0.7), [5.0, -3.0, 0.2])
     rays = camera_rays(cam, pose, 0.0)
     assert len(rays) == 32 * 24
+    assert not rays.directions_camera.flags.writeable  # shared with the per-camera cache
     points = rays.origins + 7.0 * rays.directions
     cam_from_world = se3.invert(pose @ cam.vehicle_from_camera)
     uv, _, valid = intr.project(se3.transform_points(cam_from_world, points))
