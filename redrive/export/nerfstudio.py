@@ -14,9 +14,9 @@ The file follows nerfstudio's ``nerfstudio-data`` format as its own data parser 
   mean camera position (nerfstudio turns poses into float32 before centring them); the shift is
   recorded as ``applied_transform`` (3x4), which nerfstudio composes into its dataparser
   transform, so the original world frame can be recovered.
-- ``ply_file_path``: LiDAR returns in the original world frame (each at its own ego pose),
-  coloured by intensity (grey), float64 coordinates; nerfstudio applies ``applied_transform``
-  to them itself.
+- ``ply_file_path``: LiDAR returns (each at its own ego pose) in the same recentred frame as the
+  camera poses, coloured by intensity (grey), as nerfstudio >= 1.1 reads them (it maps the
+  point cloud with the transform it applies to the poses).
 - Per frame, redrive adds ``camera`` and ``time_s`` (nerfstudio ignores keys it does not know).
 
 Image paths are flat (``images/<camera>_<frame>.<ext>``) because nerfstudio's downscaled image
@@ -89,7 +89,7 @@ def export(log_path: str | Path, out: str | Path, options: ExportOptions | None 
             meta["frames"].append(frame)
         lidars = select_sensors(log, "lidar", options.lidars)
         if config.max_points > 0 and lidars:
-            count = _write_ply(log, lidars, options, config.max_points, tmp / "points3D.ply")
+            count = _write_ply(log, lidars, options, config.max_points, tmp / "points3D.ply", centre)
             if count:
                 meta["ply_file_path"] = "points3D.ply"
         atomic_write_json(tmp / "transforms.json", meta)
@@ -145,8 +145,10 @@ def _write_image(log: DriveLog, cam: str, index: int, rectifier: Rectifier, root
     return rel
 
 
-def _write_ply(log: DriveLog, lidars: list[str], options: ExportOptions, max_points: int, path: Path) -> int:
-    """World-frame LiDAR returns, evenly subsampled to ``max_points``; returns the count."""
+def _write_ply(log: DriveLog, lidars: list[str], options: ExportOptions, max_points: int, path: Path,
+               centre: np.ndarray) -> int:
+    """LiDAR returns in the world frame shifted by ``-centre``, evenly subsampled to
+    ``max_points``; returns the count."""
     from plyfile import PlyData, PlyElement
 
     from redrive.log.readers._common import poses_at_times
@@ -162,7 +164,7 @@ def _write_ply(log: DriveLog, lidars: list[str], options: ExportOptions, max_poi
             gray.append(sweep.intensity)
     if not chunks:
         return 0
-    points, intensity = np.concatenate(chunks), np.concatenate(gray)
+    points, intensity = np.concatenate(chunks) - centre, np.concatenate(gray)
     if len(points) > max_points:
         keep = np.linspace(0, len(points) - 1, max_points).round().astype(np.int64)
         points, intensity = points[keep], intensity[keep]
