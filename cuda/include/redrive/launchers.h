@@ -1,0 +1,72 @@
+// Raw-pointer entry points of every kernel, declared once for both backends.
+//
+// rd::cpu::* are implemented in cuda/cpu/*.cpp (OpenMP), rd::cuda::* in cuda/cuda/*.cu (nvcc).
+// Neither side includes torch: the torch bindings (cuda/bindings.cpp) allocate tensors, check
+// them and pass raw pointers here. That keeps the kernel files quick to compile and lets CI
+// compile-check the .cu files with a bare nvcc.
+#pragma once
+
+#include <stdint.h>
+
+#include "redrive/hashgrid.h"
+#include "redrive/occupancy.h"
+#include "redrive/raybox.h"
+#include "redrive/packed.h"
+
+namespace rd {
+
+enum class Dtype : int { F32 = 0, F64 = 1, F16 = 2 };
+
+#define RD_DECLARE_LAUNCHERS                                                                      \
+    void hashgrid_forward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype table_dtype,    \
+                          const void* x, const void* table, void* out, void* stream);            \
+    void hashgrid_backward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype table_dtype,   \
+                           const void* x, const void* table, const void* grad_out,               \
+                           void* grad_table, void* grad_x, void* stream);                        \
+    void hashgrid_backward_backward(const HashGridParams& p, int64_t n, Dtype scalar,             \
+                                    Dtype table_dtype, const void* x, const void* table,         \
+                                    const void* grad_out, const void* gg_x, void* grad_table,    \
+                                    void* grad_grad_out, void* grad_x, void* stream);            \
+    void occgrid_update(const OccGridParams& g, const float* values, float decay, float threshold,\
+                        float* density, uint8_t* bits, uint8_t* coarse_bits, void* stream);      \
+    void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,   \
+                  const float* d, const float* near, const float* far, const uint8_t* bits,      \
+                  const uint8_t* coarse_bits, const int64_t* offsets, int64_t* counts,           \
+                  int64_t* ray_indices, float* t_starts, float* t_ends, void* stream);           \
+    void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o,              \
+                const float* d, const float* near, const float* far, const int64_t* frames,      \
+                const float* box_from_world, const float* half_sizes, const uint8_t* valid,      \
+                const int64_t* offsets, int64_t* counts, int64_t* ray_indices,                   \
+                int64_t* actor_indices, float* t_in, float* t_out, void* stream);                \
+    void packed_weights_forward(int64_t n_rays, Dtype scalar, const int64_t* offsets,            \
+                                const void* alphas, void* weights, void* trans, void* stream);   \
+    void packed_weights_backward(int64_t n_rays, Dtype scalar, const int64_t* offsets,           \
+                                 const void* alphas, const void* trans, const void* grad_w,      \
+                                 const void* grad_t, void* grad_alphas, void* stream);           \
+    void composite_forward(int64_t n_rays, int64_t c, Dtype scalar, const int64_t* offsets,      \
+                           const void* values, const void* weights, void* out, void* stream);    \
+    void composite_backward(int64_t n_rays, int64_t c, Dtype scalar, const int64_t* offsets,     \
+                            const void* values, const void* weights, const void* grad_out,       \
+                            void* grad_values, void* grad_weights, void* stream);                \
+    void merge_packed(int64_t n_rays, int64_t k, const int64_t* set_offsets,                     \
+                      const int64_t* set_bases, const float* t_starts, const int64_t* out_offsets,\
+                      int64_t* perm, int64_t* source, void* stream);                             \
+    void neus_alpha_forward(int64_t n, Dtype scalar, const void* sdf, const void* cos,           \
+                            const void* dt, const void* inv_s, void* alpha, void* stream);       \
+    void neus_alpha_backward(int64_t n, Dtype scalar, const void* sdf, const void* cos,          \
+                             const void* dt, const void* inv_s, const void* grad_alpha,          \
+                             void* grad_sdf, void* grad_cos, void* grad_dt, void* grad_inv_s,    \
+                             void* stream);
+
+namespace cpu {
+RD_DECLARE_LAUNCHERS
+// Machine gather-rate probe for the benchmark: n_points x reads_per_point random rows of F
+// floats from a table of `rows` rows, summed so that the loads cannot be optimised away.
+double gather_probe(const float* table, int64_t rows, int f, int64_t n_points, int reads_per_point);
+}  // namespace cpu
+
+namespace cuda {
+RD_DECLARE_LAUNCHERS
+}  // namespace cuda
+
+}  // namespace rd

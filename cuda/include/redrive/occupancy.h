@@ -1,0 +1,144 @@
+// Occupancy grid over an axis-aligned box and ray marching through it.
+//
+// Cells are indexed x fastest: idx = ix + rx * (iy + ry * iz). Occupancy is a bitfield (bit idx&7
+// of byte idx>>3) so that a 128^3 grid is 256 KiB and stays in L2. A coarse bitfield, one bit per
+// block of cf^3 cells, lets the marcher leap over empty blocks in one step.
+#pragma once
+
+#include "redrive/common.h"
+
+namespace rd {
+
+struct OccGridParams {
+    float lo[3];
+    float hi[3];
+    int res[3];   // cells per axis
+    int cf;       // coarse factor: coarse cell = cf^3 cells
+    int cres[3];  // coarse cells per axis = ceil(res / cf)
+};
+
+struct MarchParams {
+    float dt_min;      // smallest step (world units)
+    float dt_max;      // largest step
+    float cone;        // step = clamp(t * cone, dt_min, dt_max): steps grow with distance
+    int max_samples;   // per-ray cap
+};
+
+RD_HD bool bit_get(const uint8_t* bits, int64_t idx) { return (bits[idx >> 3] >> (idx & 7)) & 1; }
+
+RD_HD float safe_inv(float v) {
+    // A zero direction component never crosses that slab; a huge inverse keeps the min/max
+    // logic valid without IEEE infinities.
+    return fabsf(v) > 1e-20f ? 1.0f / v : (v >= 0.0f ? 1e30f : -1e30f);
+}
+
+// Entry/exit of the ray with an axis-aligned box [lo, hi]; returns false if it misses.
+RD_HD bool ray_aabb(const float o[3], const float id[3], const float lo[3], const float hi[3],
+                    float& t0, float& t1) {
+    t0 = -1e30f;
+    t1 = 1e30f;
+#pragma unroll
+    for (int k = 0; k < 3; ++k) {
+        float a = (lo[k] - o[k]) * id[k];
+        float b = (hi[k] - o[k]) * id[k];
+        t0 = fmaxf(t0, fminf(a, b));
+        t1 = fminf(t1, fmaxf(a, b));
+    }
+    return t0 <= t1;
+}
+
+// t at which the ray leaves the axis-aligned cell [cell_lo, cell_lo + size].
+RD_HD float cell_exit(const float o[3], const float d[3], const float id[3], const float cell_lo[3],
+                      const float size[3]) {
+    float t = 1e30f;
+#pragma unroll
+    for (int k = 0; k < 3; ++k) {
+        float b = cell_lo[k] + (d[k] > 0.0f ? size[k] : 0.0f);
+        float tk = (b - o[k]) * id[k];
+        // Directions with a zero component give +-1e30 here: never the minimum that matters.
+        if (d[k] != 0.0f) t = fminf(t, tk);
+    }
+    return t;
+}
+
+// March one ray; calls emit(i, t_start, t_end) for each sample, returns the number of samples.
+// The same function runs in the count pass (emit does nothing) and in the fill pass, so both
+// passes agree exactly.
+template <typename Emit>
+RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
+                    float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
+    float id[3] = {safe_inv(d[0]), safe_inv(d[1]), safe_inv(d[2])};
+    float b0, b1;
+    if (!ray_aabb(o, id, g.lo, g.hi, b0, b1)) return 0;
+    float t = fmaxf(b0, near);
+    const float tend = fminf(b1, far);
+    if (!(t < tend)) return 0;
+
+    float csz[3], inv_csz[3], bsz[3];
+#pragma unroll
+    for (int k = 0; k < 3; ++k) {
+        csz[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
+        inv_csz[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
+        bsz[k] = csz[k] * (float)g.cf;
+    }
+    // Minimal progress after an empty-space jump: guards against a jump that lands exactly on
+    // the boundary it started from.
+    const float eps = 1e-5f * fminf(csz[0], fminf(csz[1], csz[2]));
+    int n = 0;
+    while (t < tend && n < m.max_samples) {
+        float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max);
+        float te = fminf(t + dt, tend);
+        float tm = 0.5f * (t + te);
+        int ic[3];
+#pragma unroll
+        for (int k = 0; k < 3; ++k) {
+            float p = o[k] + d[k] * tm;
+            int c = (int)floorf((p - g.lo[k]) * inv_csz[k]);
+            ic[k] = c < 0 ? 0 : (c >= g.res[k] ? g.res[k] - 1 : c);
+        }
+        int cc[3] = {ic[0] / g.cf, ic[1] / g.cf, ic[2] / g.cf};
+        int64_t cidx = cc[0] + (int64_t)g.cres[0] * (cc[1] + (int64_t)g.cres[1] * cc[2]);
+        if (!bit_get(coarse, cidx)) {
+            float blo[3] = {g.lo[0] + cc[0] * bsz[0], g.lo[1] + cc[1] * bsz[1], g.lo[2] + cc[2] * bsz[2]};
+            t = fmaxf(cell_exit(o, d, id, blo, bsz), t + eps);
+            continue;
+        }
+        int64_t idx = ic[0] + (int64_t)g.res[0] * (ic[1] + (int64_t)g.res[1] * ic[2]);
+        if (bit_get(bits, idx)) {
+            emit(n, t, te);
+            ++n;
+            t = te;
+        } else {
+            float clo[3] = {g.lo[0] + ic[0] * csz[0], g.lo[1] + ic[1] * csz[1], g.lo[2] + ic[2] * csz[2]};
+            t = fmaxf(cell_exit(o, d, id, clo, csz), t + eps);
+        }
+    }
+    return n;
+}
+
+struct CountEmit {
+    RD_HD void operator()(int, float, float) {}
+};
+
+struct FillEmit {
+    int64_t ray;
+    int64_t base;
+    int64_t* ray_indices;
+    float* t_starts;
+    float* t_ends;
+    RD_HD void operator()(int i, float t0, float t1) {
+        ray_indices[base + i] = ray;
+        t_starts[base + i] = t0;
+        t_ends[base + i] = t1;
+    }
+};
+
+// EMA update of one cell's density and its occupancy bit: density = max(decay * density, value),
+// occupied = density > threshold (the Instant-NGP rule: a cell stays occupied until it has been
+// seen empty for a while, and a new observation of matter marks it at once).
+RD_HD float occ_ema(float old_density, float value, float decay) {
+    float a = old_density * decay;
+    return a > value ? a : value;
+}
+
+}  // namespace rd
