@@ -129,8 +129,45 @@ def import_section(repeats: int) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------------- export section
+def export_section(repeats: int) -> list[Row]:
+    """Frames per second exporting the default synthetic log (the tiny one with --quick) to each
+    format, and ``overhead_x`` against the baseline of copying the log's files (copytree)."""
+    from redrive.export import drivelog, kitti, nerfstudio
+    from redrive.export.common import ExportOptions
+    from redrive.log import DriveLog
+    from redrive.log.synth import generate
+
+    rows = []
+    preset = "tiny" if repeats <= 2 else "default"
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        log_dir = generate(tmp / "log", preset=preset, seed=0, progress=False)
+        log = DriveLog.open(log_dir)
+        frames = len(next(iter(log.cameras.values())))
+        options = ExportOptions(overwrite=True)
+        t_copy = _median_time(lambda: (shutil.rmtree(tmp / "copy", ignore_errors=True), shutil.copytree(log_dir, tmp / "copy")), repeats)
+        cases = {
+            "kitti": lambda: kitti.export(log_dir, tmp / "kitti", ExportOptions(cameras=[next(iter(log.cameras))], overwrite=True)),
+            "kitti_raw": lambda: kitti.export(log_dir, tmp / "kitti_raw", ExportOptions(overwrite=True),
+                                              kitti.KittiExportConfig(layout="raw", labels=False)),
+            "nerfstudio": lambda: nerfstudio.export(log_dir, tmp / "ns", options),
+            "drivelog": lambda: drivelog.export(log_dir, tmp / "dl", options),
+        }
+        for fmt, fn in cases.items():
+            t = _median_time(fn, repeats)
+            rows.append(Row(f"export {fmt} ({preset})", {
+                f"export_{fmt}_frames_s": frames / t,
+                f"export_{fmt}_wall_s": t,
+                f"export_{fmt}_overhead_x": t / t_copy,
+            }))
+        rows.append(Row(f"copy log ({preset})", {"copy_log_wall_s": t_copy}))
+    return rows
+
+
 SECTIONS: dict[str, Callable[[int], list[Row]]] = {
     "import": import_section,
+    "export": export_section,
 }
 """Section name -> measuring function; the exporters' section goes here too."""
 
