@@ -548,6 +548,9 @@ _VLP32C_TABLE = [
 def _vlp32c() -> LidarModel:
     # Same manual, sections 9.4-9.5: lasers fire in pairs (IDs 2k and 2k+1) every 2.304 us,
     # 16 firings + recharge = 55.296 us. Datasheet: 200 m, +15..-25 deg, 0.2 deg at 10 Hz.
+    # Checked against real VLP-32C sweeps (tests/render/test_real_lidar.py). The real head fires
+    # on a fixed 55.296 us cycle (1808.4 cycles per revolution at 10 Hz); a range image needs a
+    # whole number of columns, so the model keeps the published 0.2 deg (1800, 55.56 us).
     table = np.array(_VLP32C_TABLE)
     return LidarModel(
         name="velodyne-vlp32c",
