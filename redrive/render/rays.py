@@ -172,7 +172,10 @@ def camera_rays(sensor: CameraSensor, ego: Trajectory | np.ndarray, frame_time: 
         raise SensorSpecError(what, "rolling_shutter_s", sensor.rolling_shutter_s, "must be a non-negative number")
     if uv is None:
         uv = sensor.intrinsics.pixel_grid()
-        d_cam = _grid_directions(sensor.intrinsics)
+        try:
+            d_cam = _grid_directions(sensor.intrinsics)
+        except TypeError:  # intrinsics built with a list of distortion coefficients: not hashable
+            d_cam = sensor.intrinsics.unproject(uv)
     else:
         uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
         d_cam = sensor.intrinsics.unproject(uv)

@@ -195,3 +195,9 @@ def test_bad_ray_requests_are_refused():
         lidar_rays(model, straight(1.0), np.eye(4), float("nan"))
     with pytest.raises(SensorSpecError, match="ranges"):
         lidar_rays(model, straight(1.0), np.eye(4), 0.0).to_sweep(np.ones(3))
+
+
+def test_camera_with_list_distortion_is_not_cached_but_works():
+    intr = CameraModel("opencv", 8, 6, 5.0, 5.0, 3.5, 2.5, [0.1, 0.0, 0.0, 0.0])  # a list: unhashable
+    rays = camera_rays(_camera(0.0, model=intr), np.eye(4), 0.0)
+    np.testing.assert_allclose(rays.directions_camera, intr.unproject(intr.pixel_grid()), atol=0)
