@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("redrive.log.readers.command", "convert a public dataset log (av2, nuscenes, waymo, kitti) into a DriveLog"),
     "export": ("redrive.export.command", "export a log or render as a DriveLog, KITTI or nerfstudio dataset"),
     "view": ("redrive.viewer", "write a rerun recording of one log, or two logs side by side (before/after an edit)"),
+    "build-ext": ("redrive.ops.build_command", "build the native kernels now (CPU; --cuda: nvcc compile of the CUDA sources)"),
 }
 
 
