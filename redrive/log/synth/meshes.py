@@ -125,3 +125,27 @@ def blob(center, radii, material: int, subdivisions: int = 2, wobble: float = 0.
         phase = rng.uniform(0, 2 * np.pi, 3)
         v = v * (1 + wobble * np.sin(v @ dirs.T * 2.5 + phase).mean(axis=1, keepdims=True))
     return _mesh(v * np.asarray(radii, float) + np.asarray(center, float), f, material)
+
+
+def subdivide(mesh: Mesh, max_edge: float) -> Mesh:
+    """Split triangles at the midpoint of their longest edge until no edge exceeds ``max_edge``.
+
+    The surface is unchanged; huge triangles (a 400 m ground plane) are avoided because
+    closest-point queries on them lose millimetres to float32 rounding.
+    """
+    verts, faces, mat = mesh.vertices, mesh.faces, mesh.material
+    while len(faces):
+        tri = verts[faces]
+        edges = np.linalg.norm(tri[:, [1, 2, 0]] - tri, axis=-1)  # edge k runs from corner k to k + 1
+        longest = edges.argmax(axis=1)
+        split = edges[np.arange(len(faces)), longest] > max_edge
+        if not split.any():
+            break
+        idx, k = np.flatnonzero(split), longest[split]
+        a, b, c = faces[idx, k], faces[idx, (k + 1) % 3], faces[idx, (k + 2) % 3]
+        pairs, inv = np.unique(np.sort(np.stack([a, b], 1), axis=1), axis=0, return_inverse=True)
+        mid = len(verts) + inv.ravel()
+        verts = np.concatenate([verts, verts[pairs].mean(axis=1)])
+        faces = np.concatenate([faces[~split], np.stack([a, mid, c], 1), np.stack([mid, b, c], 1)])
+        mat = np.concatenate([mat[~split], mat[idx], mat[idx]])
+    return Mesh(verts, faces, mat.astype(np.int32))

@@ -120,6 +120,7 @@ class World:
         self._geom_actor = np.array([-1] + self.fixed, np.int32)
         self._geom_face_offset = np.concatenate([[0], self.actor_face_offset[self.fixed]]).astype(np.int64)
         self._radius = [0.5 * float(np.linalg.norm(s)) for s in self.actor_sizes]
+        self._posed = None
         self._local = {i: _scene_of([self.actor_meshes[i].vertices], [self.actor_meshes[i].faces]) for i in self.moving}
 
     # ------------------------------------------------------------------ casting
@@ -135,12 +136,44 @@ class World:
         actor = np.where(hit, self._geom_actor[geom], -1).astype(np.int32)
         bary = res["primitive_uvs"].astype(np.float32)
         normal = res["primitive_normals"].astype(np.float32)
-        if self.moving:
+        if self.moving and np.ndim(times) == 0:
+            self._cast_posed(origins, dirs, float(times), t, face, bary, normal, actor)
+        elif self.moving:
             self._cast_moving(origins, dirs, times, t, face, bary, normal, actor)
         flip = np.sum(normal * dirs, axis=1) > 0
         normal[flip] *= -1
         normal[~np.isfinite(t)] = 0
         return Hits(t, normal, face, bary, actor)
+
+    def _posed_scene(self, time: float):
+        """Embree scene of the moving actors posed at ``time`` (cached: cameras share frame times)."""
+        if self._posed is None or self._posed[0] != time:
+            verts, faces, index = [], [], []
+            for i in self.moving:
+                traj = self.scene.actors[i].trajectory
+                t0, t1 = traj.span
+                if t0 <= time <= t1:
+                    pose = traj.at(time)
+                    verts.append(self.actor_meshes[i].vertices @ pose[:3, :3].T + pose[:3, 3])
+                    faces.append(self.actor_meshes[i].faces)
+                    index.append(i)
+            self._posed = (time, _scene_of(verts, faces) if index else None, np.array(index, np.int32))
+        return self._posed[1], self._posed[2]
+
+    def _cast_posed(self, origins, dirs, time, t, face, bary, normal, actor) -> None:
+        """All rays fired at one time: cast against the moving actors posed at that time."""
+        scene, index = self._posed_scene(time)
+        if scene is None:
+            return
+        res = _cast(scene, origins, dirs)
+        at = res["t_hit"].astype(np.float64)
+        won = np.flatnonzero(np.isfinite(at) & (at < t))
+        which = index[res["geometry_ids"][won].astype(np.int64)]
+        t[won] = at[won]
+        face[won] = self.actor_face_offset[which] + res["primitive_ids"][won]
+        bary[won] = res["primitive_uvs"][won]
+        normal[won] = res["primitive_normals"][won]
+        actor[won] = which
 
     def _cast_moving(self, origins, dirs, times, t, face, bary, normal, actor) -> None:
         """Let moving actors take the rays they hit first (arrays updated in place)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,11 @@ def _vertex_colors(mesh, materials) -> np.ndarray:
     return colors
 
 
+def _write_camera(w, name: str, index: int, time: float, image, depth, instance) -> None:
+    w.add_camera_frame(name, time, image)
+    w.add_gt_camera_frame(name, index, depth, instance)
+
+
 def render_scene(scene: SynthScene, out_dir: str | Path, overwrite: bool = False, progress: bool = True) -> Path:
     """Render every camera frame and LiDAR sweep of ``scene`` into a DriveLog at ``out_dir``,
     with ground truth (static and actor meshes, per-frame depth and instance masks) and the scene
@@ -88,13 +94,20 @@ def render_scene(scene: SynthScene, out_dir: str | Path, overwrite: bool = False
         jobs += [(s.name, "lidar", i, float(t)) for s in scene.lidars for i, t in enumerate(s.sweep_times)]
         # Interleave by time so that a partial run still covers the whole rig.
         jobs.sort(key=lambda j: (j[2], j[1], j[0]))
-        for name, kind, index, time in tqdm(jobs, desc=f"synth {out_dir.name}", unit="frame", disable=not progress):
-            if kind == "camera":
-                image, depth, instance = renderer.camera_frame(name, index)
-                w.add_camera_frame(name, time, image)
-                w.add_gt_camera_frame(name, index, depth, instance)
-            else:
-                w.add_sweep(name, time, renderer.lidar_sweep(name, index))
+        # Encoding and compressing (zlib releases the GIL) run on one writer thread, in order,
+        # while the next frame is rendered.
+        pending: list[Future] = []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for name, kind, index, time in tqdm(jobs, desc=f"synth {out_dir.name}", unit="frame", disable=not progress):
+                if kind == "camera":
+                    image, depth, instance = renderer.camera_frame(name, index)
+                    pending.append(pool.submit(_write_camera, w, name, index, time, image, depth, instance))
+                else:
+                    pending.append(pool.submit(w.add_sweep, name, time, renderer.lidar_sweep(name, index)))
+                while len(pending) > 3 or (pending and pending[0].done()):
+                    pending.pop(0).result()
+            for f in pending:
+                f.result()
         # The scene description travels inside the log; it is renamed into place with it.
         scene.save(w.tmp_dir / SCENE_FILE)
     return out_dir

@@ -19,7 +19,7 @@ import numpy as np
 from redrive.errors import LogFormatError, RedriveError
 from redrive.geometry.cameras import CameraModel
 from redrive.log.synth.assets import Asset, AssetSpec, build_asset
-from redrive.log.synth.meshes import Mesh, blob, box, concat, cylinder
+from redrive.log.synth.meshes import Mesh, blob, box, concat, cylinder, subdivide
 from redrive.log.synth.textures import Material
 from redrive.log.types import CameraSensor, LidarBeams, LidarSensor, Trajectory
 
@@ -316,6 +316,8 @@ def static_materials(layout: StaticLayout) -> list[Material]:
 
 
 ASPHALT, SIDEWALK, CURB, GROUND, POLE, TRUNK, FOLIAGE, ROOF = range(8)
+STATIC_MAX_EDGE_M = 10.0
+"""Longest edge of a static triangle (larger ones are split; see ``meshes.subdivide``)."""
 
 
 def build_static(layout: StaticLayout) -> tuple[Mesh, list[Material]]:
@@ -330,7 +332,7 @@ def build_static(layout: StaticLayout) -> tuple[Mesh, list[Material]]:
         lo, hi = sorted((s * (cy + 0.2), s * by))
         parts.append(box((r.x_min, lo, -0.3), (r.x_max, hi, h), SIDEWALK, bottom=False))
     # Ground beyond the street (behind and between buildings), slightly below the sidewalk.
-    span = 400.0
+    span = 250.0
     for s in (1, -1):
         lo, hi = sorted((s * by, s * (by + span)))
         parts.append(box((r.x_min - span, lo, -0.3), (r.x_max + span, hi, 0.1), GROUND, bottom=False))
@@ -356,4 +358,4 @@ def build_static(layout: StaticLayout) -> tuple[Mesh, list[Material]]:
         parts.append(cylinder((t.x, t.y, h + t.trunk_height / 2 + 0.2), 0.16, t.trunk_height + 0.4, TRUNK, sides=8))
         parts.append(blob((t.x, t.y, h + t.trunk_height + t.crown_radius * 0.8), (t.crown_radius,) * 2 + (t.crown_radius * 0.9,),
                           FOLIAGE, subdivisions=2, wobble=0.25, seed=t.shape_seed))
-    return concat(parts), static_materials(layout)
+    return subdivide(concat(parts), STATIC_MAX_EDGE_M), static_materials(layout)

@@ -58,13 +58,13 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def grain(u: np.ndarray, v: np.ndarray, scale: float, key: int) -> np.ndarray:
-    """Smooth pseudo-random field in [-1, 1]: a few sinusoids at wavelengths 1x..0.25x ``scale``
-    with directions and phases fixed by ``key`` (so every material has its own)."""
+def grain(u: np.ndarray, v: np.ndarray, scale: float, key: int, octaves: int = 3) -> np.ndarray:
+    """Smooth pseudo-random field in [-1, 1]: sinusoids at wavelengths 1x..0.25x ``scale`` with
+    directions and phases fixed by ``key`` (so every material has its own)."""
     rng = np.random.default_rng(9173 + key)
     out = np.zeros(u.shape, np.float32)
     total = 0.0
-    for octave in range(4):
+    for octave in range(octaves):
         k = 2 * np.pi * (2**octave) / scale
         for _ in range(2):
             a = rng.uniform(0, np.pi)
@@ -145,7 +145,7 @@ def shade_materials(materials: list[Material], mat_ids: np.ndarray, uv: np.ndarr
         col = c1[None] + w[:, None] * (c2 - c1)[None]
         if mat.kind in ("road", "tiles", "facade"):
             # A faint grain on patterned surfaces so that they are not perfectly flat colours.
-            col = col * (1.0 + 0.08 * grain(u, v, 1.7, key + 101))[:, None]
+            col = col * (1.0 + 0.08 * grain(u, v, 1.7, key + 101, octaves=2))[:, None]
         albedo[idx] = col
         refl[idx] = mat.reflectivity + w * (mat.reflectivity2 - mat.reflectivity)
     return np.clip(albedo, 0, 1), np.clip(refl, 0, 1)
