@@ -26,6 +26,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   # The CUDA 13.0 build of torch: it runs on the CPU and lets the CUDA kernels compile here.
   .venv/bin/pip install -q "torch==2.14.1"
-  .venv/bin/pip install -q -e ".[dev,readers]"
+  .venv/bin/pip install -q -e ".[dev,readers,viewer]"
   touch "$stamp"
 fi

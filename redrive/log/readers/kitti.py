@@ -85,7 +85,7 @@ class KittiSource:
 # ---------------------------------------------------------------------------- entry point
 def read(src: Path, out: Path, options: ImportOptions) -> Path:
     """Convert the KITTI source at ``src`` into a DriveLog at ``out``."""
-    source = load(Path(src), getattr(options, "scene", None))
+    source = load(Path(src), options.scene)
     return write_drivelog(source, Path(src), Path(out), options)
 
 
