@@ -10,6 +10,7 @@ Nearest hit wins.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,8 @@ def _scene_of(meshes: list[np.ndarray], faces: list[np.ndarray]):
     for v, f in zip(meshes, faces):
         scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(v, dtype=np.float32)),
                             o3d.core.Tensor(np.ascontiguousarray(f, dtype=np.uint32)))
+    # open3d builds the BVH on the first cast; do it now, so that threads only ever read.
+    scene.cast_rays(o3d.core.Tensor(np.array([[0, 0, 0, 0, 0, 1]], np.float32)))
     return scene
 
 
@@ -120,7 +123,9 @@ class World:
         self._geom_actor = np.array([-1] + self.fixed, np.int32)
         self._geom_face_offset = np.concatenate([[0], self.actor_face_offset[self.fixed]]).astype(np.int64)
         self._radius = [0.5 * float(np.linalg.norm(s)) for s in self.actor_sizes]
-        self._posed = None
+        # Posed moving actors per time (cameras share frame times); frames may render in threads.
+        self._posed: dict[float, tuple] = {}
+        self._lock = threading.Lock()
         self._local = {i: _scene_of([self.actor_meshes[i].vertices], [self.actor_meshes[i].faces]) for i in self.moving}
 
     # ------------------------------------------------------------------ casting
@@ -147,18 +152,24 @@ class World:
 
     def _posed_scene(self, time: float):
         """Embree scene of the moving actors posed at ``time`` (cached: cameras share frame times)."""
-        if self._posed is None or self._posed[0] != time:
-            verts, faces, index = [], [], []
-            for i in self.moving:
-                traj = self.scene.actors[i].trajectory
-                t0, t1 = traj.span
-                if t0 <= time <= t1:
-                    pose = traj.at(time)
-                    verts.append(self.actor_meshes[i].vertices @ pose[:3, :3].T + pose[:3, 3])
-                    faces.append(self.actor_meshes[i].faces)
-                    index.append(i)
-            self._posed = (time, _scene_of(verts, faces) if index else None, np.array(index, np.int32))
-        return self._posed[1], self._posed[2]
+        with self._lock:
+            if time not in self._posed:
+                if len(self._posed) >= 8:
+                    self._posed.pop(next(iter(self._posed)))
+                self._posed[time] = self._build_posed(time)
+            return self._posed[time]
+
+    def _build_posed(self, time: float):
+        verts, faces, index = [], [], []
+        for i in self.moving:
+            traj = self.scene.actors[i].trajectory
+            t0, t1 = traj.span
+            if t0 <= time <= t1:
+                pose = traj.at(time)
+                verts.append(self.actor_meshes[i].vertices @ pose[:3, :3].T + pose[:3, 3])
+                faces.append(self.actor_meshes[i].faces)
+                index.append(i)
+        return (_scene_of(verts, faces) if index else None), np.array(index, np.int32)
 
     def _cast_posed(self, origins, dirs, time, t, face, bary, normal, actor) -> None:
         """All rays fired at one time: cast against the moving actors posed at that time."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,25 +29,35 @@ class SceneRenderer:
         self.world = World(scene)
         self._cameras: dict[str, CameraRenderer] = {}
         self._lidars: dict[str, LidarRenderer] = {}
+        self._lock = threading.Lock()
 
     def camera_frame(self, camera: str, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Image (H, W, 3) uint8, z-depth (H, W) float32, instance (H, W) int32 of one frame."""
         sensor = self.scene.camera(camera)
-        if camera not in self._cameras:
-            self._cameras[camera] = CameraRenderer(self.world, sensor, self.scene.render)
+        _check_index(camera, index, len(sensor.frame_times))
+        with self._lock:
+            if camera not in self._cameras:
+                self._cameras[camera] = CameraRenderer(self.world, sensor, self.scene.render)
         return self._cameras[camera].render(self.scene.ego, float(sensor.frame_times[index]))
 
     def lidar_sweep(self, lidar: str, index: int) -> LidarSweep:
         """One sweep (points in the sensor frame at their own times, drops included)."""
         sensor = self.scene.lidar(lidar)
-        if lidar not in self._lidars:
-            k = [s.name for s in self.scene.lidars].index(lidar)
-            self._lidars[lidar] = LidarRenderer(self.world, sensor, self.scene.render, self.scene.seed, k)
+        _check_index(lidar, index, len(sensor.sweep_times))
+        with self._lock:
+            if lidar not in self._lidars:
+                k = [s.name for s in self.scene.lidars].index(lidar)
+                self._lidars[lidar] = LidarRenderer(self.world, sensor, self.scene.render, self.scene.seed, k)
         return self._lidars[lidar].render(self.scene.ego, index)
 
     def actor_tracks(self) -> list[ActorTrack]:
         return [ActorTrack(a.id, self.world.actor_categories[i], np.asarray(self.world.actor_sizes[i], float),
                            a.trajectory, a.dynamic) for i, a in enumerate(self.scene.actors)]
+
+
+def _check_index(sensor: str, index: int, count: int) -> None:
+    if not 0 <= index < count:
+        raise IndexError(f"sensor {sensor!r} has {count} frames, index {index} is out of range")
 
 
 def _vertex_colors(mesh, materials) -> np.ndarray:
@@ -55,6 +66,22 @@ def _vertex_colors(mesh, materials) -> np.ndarray:
     base = np.array([m.color for m in materials], np.float32)
     colors[mesh.faces.ravel(), :3] = np.round(np.clip(base[np.repeat(mesh.material, 3)], 0, 1) ** (1 / 2.2) * 255)
     return colors
+
+
+RENDER_THREADS = 2
+"""Frames rendered concurrently by ``render_scene`` (the machine has 2 cores)."""
+
+
+def _drain(item, w, writer: ThreadPoolExecutor, writing: list) -> None:
+    """Hand a rendered frame to the writer thread (in job order) and reap finished writes."""
+    (name, kind, index, time), future = item
+    result = future.result()
+    if kind == "camera":
+        writing.append(writer.submit(_write_camera, w, name, index, time, *result))
+    else:
+        writing.append(writer.submit(w.add_sweep, name, time, result))
+    while writing and (writing[0].done() or len(writing) > 4):
+        writing.pop(0).result()
 
 
 def _write_camera(w, name: str, index: int, time: float, image, depth, instance) -> None:
@@ -94,20 +121,28 @@ def render_scene(scene: SynthScene, out_dir: str | Path, overwrite: bool = False
         jobs += [(s.name, "lidar", i, float(t)) for s in scene.lidars for i, t in enumerate(s.sweep_times)]
         # Interleave by time so that a partial run still covers the whole rig.
         jobs.sort(key=lambda j: (j[2], j[1], j[0]))
-        # Encoding and compressing (zlib releases the GIL) run on one writer thread, in order,
-        # while the next frame is rendered.
-        pending: list[Future] = []
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            for name, kind, index, time in tqdm(jobs, desc=f"synth {out_dir.name}", unit="frame", disable=not progress):
-                if kind == "camera":
-                    image, depth, instance = renderer.camera_frame(name, index)
-                    pending.append(pool.submit(_write_camera, w, name, index, time, image, depth, instance))
-                else:
-                    pending.append(pool.submit(w.add_sweep, name, time, renderer.lidar_sweep(name, index)))
-                while len(pending) > 3 or (pending and pending[0].done()):
-                    pending.pop(0).result()
-            for f in pending:
+        # Frames render two at a time (numpy and Embree release the GIL, so shading one frame
+        # overlaps casting another); encoding and compressing run on one writer thread, in order.
+        def render(job):
+            name, kind, index, _ = job
+            return renderer.camera_frame(name, index) if kind == "camera" else renderer.lidar_sweep(name, index)
+
+        with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool, ThreadPoolExecutor(max_workers=1) as writer:
+            rendering: list[tuple[tuple, Future]] = []
+            writing: list[Future] = []
+            bar = tqdm(total=len(jobs), desc=f"synth {out_dir.name}", unit="frame", disable=not progress)
+            for job in jobs:
+                rendering.append((job, pool.submit(render, job)))
+                if len(rendering) < RENDER_THREADS + 1:
+                    continue
+                _drain(rendering.pop(0), w, writer, writing)
+                bar.update()
+            while rendering:
+                _drain(rendering.pop(0), w, writer, writing)
+                bar.update()
+            for f in writing:
                 f.result()
+            bar.close()
         # The scene description travels inside the log; it is renamed into place with it.
         scene.save(w.tmp_dir / SCENE_FILE)
     return out_dir
