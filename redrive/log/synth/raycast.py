@@ -108,6 +108,9 @@ class World:
         """(F_total,) material index of every face."""
         self.face_uv = np.concatenate(face_uv).astype(np.float32)
         """(F_total, 3, 2) texture coordinates of every face's corners."""
+        self._face_uv_edges = np.concatenate([self.face_uv[:, 0], self.face_uv[:, 1] - self.face_uv[:, 0],
+                                              self.face_uv[:, 2] - self.face_uv[:, 0]], axis=1)
+        """(F_total, 6): corner-0 coordinates and the two edge vectors, gathered once per hit."""
         self.actor_face_offset = np.array(offsets, np.int64)
 
         # Actors that stand still for the whole drive join the static scene as extra geometries.
@@ -266,7 +269,7 @@ class World:
         if len(sel):
             f = hits.face[sel]
             b = hits.bary[sel]
-            corners = self.face_uv[f]
-            uv = corners[:, 0] + b[:, :1] * (corners[:, 1] - corners[:, 0]) + b[:, 1:] * (corners[:, 2] - corners[:, 0])
+            c = self._face_uv_edges[f]
+            uv = c[:, 0:2] + b[:, :1] * c[:, 2:4] + b[:, 1:] * c[:, 4:6]
             albedo[sel], refl[sel] = shade_materials(self.materials, self.face_material[f], uv)
         return albedo, refl

@@ -137,6 +137,10 @@ def shade_materials(materials: list[Material], mat_ids: np.ndarray, uv: np.ndarr
         idx = order[bounds[m]:bounds[m + 1]]
         if len(idx) == 0:
             continue
+        if mat.kind == "flat":
+            albedo[idx] = np.asarray(mat.color, np.float32)
+            refl[idx] = mat.reflectivity
+            continue
         u, v = uv[idx, 0], uv[idx, 1]
         # Keyed by name, not position, so that editing the actor list changes no other surface.
         key = zlib.crc32(mat.name.encode()) % 100_003
