@@ -22,6 +22,7 @@ import numpy as np
 
 from redrive.geometry.cameras import CameraModel
 from redrive.geometry.se3 import invert, rigidity_error, se3_log
+from redrive.log.checks import RIGID_TOLERANCE
 from redrive.log.types import CameraSensor, LidarSweep, Trajectory
 from redrive.render.errors import SensorSpecError
 from redrive.render.lidar_models import LidarModel
@@ -36,7 +37,7 @@ def _check_pose(what: str, pose: np.ndarray) -> np.ndarray:
     if pose.shape != (4, 4) or not np.isfinite(pose).all():
         raise SensorSpecError(what, "vehicle_from_sensor", pose.shape if pose.shape != (4, 4) else pose.tolist(),
                               "must be a finite 4x4 rigid transform")
-    if rigidity_error(pose) > 1e-6:
+    if rigidity_error(pose) > RIGID_TOLERANCE:  # the DriveLog's own tolerance for poses
         raise SensorSpecError(what, "vehicle_from_sensor", pose.tolist(), "is not rigid (rotation must be orthonormal, det +1)")
     return pose
 
