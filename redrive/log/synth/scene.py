@@ -10,7 +10,7 @@ from it deterministically, and edits are functions from one description to anoth
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -336,9 +336,9 @@ def build_static(layout: StaticLayout) -> tuple[Mesh, list[Material]]:
     for s in (1, -1):
         lo, hi = sorted((s * by, s * (by + span)))
         parts.append(box((r.x_min - span, lo, -0.3), (r.x_max + span, hi, 0.1), GROUND, bottom=False))
-    for s in (1, -1):
-        parts.append(box((r.x_min - span, -by, -0.3), (r.x_min, by, 0.1), GROUND, bottom=False) if s > 0 else
-                     box((r.x_max, -by, -0.3), (r.x_max + span, by, 0.1), GROUND, bottom=False))
+    # ... and past both ends of the street.
+    parts.append(box((r.x_min - span, -by, -0.3), (r.x_min, by, 0.1), GROUND, bottom=False))
+    parts.append(box((r.x_max, -by, -0.3), (r.x_max + span, by, 0.1), GROUND, bottom=False))
     for i, b in enumerate(layout.buildings):
         lo, hi = sorted((b.side * by, b.side * (by + b.depth)))
         walls = box((b.x0, lo, 0.1), (b.x1, hi, b.height), 8 + i, bottom=False)
