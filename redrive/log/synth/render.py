@@ -15,7 +15,8 @@ from redrive.log.synth.layout import build_scene
 from redrive.log.synth.lidar import LidarRenderer
 from redrive.log.synth.presets import preset as preset_config
 from redrive.log.synth.raycast import World
-from redrive.log.synth.scene import SCENE_FILE, SynthScene
+from redrive.log.synth.meshes import subdivide
+from redrive.log.synth.scene import SCENE_FILE, STATIC_MAX_EDGE_M, SynthScene
 from redrive.log.types import ActorTrack, LidarSweep
 
 GENERATOR = "redrive.log.synth"
@@ -106,8 +107,8 @@ def render_scene(scene: SynthScene, out_dir: str | Path, overwrite: bool = False
         w.set_ego(scene.ego)
         for track in renderer.actor_tracks():
             w.add_actor(track)
-        w.add_gt_mesh(world.static_mesh.vertices, world.static_mesh.faces,
-                      vertex_colors=_vertex_colors(world.static_mesh, world.materials))
+        static = subdivide(world.static_mesh, STATIC_MAX_EDGE_M)
+        w.add_gt_mesh(static.vertices, static.faces, vertex_colors=_vertex_colors(static, world.materials))
         for i, a in enumerate(scene.actors):
             mesh = world.actor_meshes[i]
             mats = world.materials[world.actor_material_base[i]:]

@@ -320,8 +320,13 @@ STATIC_MAX_EDGE_M = 10.0
 """Longest edge of a static triangle (larger ones are split; see ``meshes.subdivide``)."""
 
 
-def build_static(layout: StaticLayout) -> tuple[Mesh, list[Material]]:
-    """World-frame mesh of the static scene with its material table."""
+def build_static(layout: StaticLayout, max_edge: float | None = None) -> tuple[Mesh, list[Material]]:
+    """World-frame mesh of the static scene with its material table.
+
+    With ``max_edge``, triangles are split until no edge is longer (same surface): the saved
+    ground-truth mesh uses ``STATIC_MAX_EDGE_M`` so that closest-point queries on it stay precise
+    to float32 rounding; rendering uses the coarse mesh, which Embree casts faster.
+    """
     r = layout.road
     cy, by, h = r.curb_y, r.building_y, r.curb_height
     parts = [box((r.x_min, -cy, -0.3), (r.x_max, cy, 0.0), ASPHALT, bottom=False)]
@@ -358,4 +363,5 @@ def build_static(layout: StaticLayout) -> tuple[Mesh, list[Material]]:
         parts.append(cylinder((t.x, t.y, h + t.trunk_height / 2 + 0.2), 0.16, t.trunk_height + 0.4, TRUNK, sides=8))
         parts.append(blob((t.x, t.y, h + t.trunk_height + t.crown_radius * 0.8), (t.crown_radius,) * 2 + (t.crown_radius * 0.9,),
                           FOLIAGE, subdivisions=2, wobble=0.25, seed=t.shape_seed))
-    return subdivide(concat(parts), STATIC_MAX_EDGE_M), static_materials(layout)
+    mesh = concat(parts)
+    return (mesh if max_edge is None else subdivide(mesh, max_edge)), static_materials(layout)
