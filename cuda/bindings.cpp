@@ -9,9 +9,10 @@
 #include "redrive/launchers.h"
 
 #ifdef RD_CUDA
-#include <ATen/cuda/CUDAContext.h>
+// c10 stream header only: ATen/cuda/CUDAContext.h would pull in cuSPARSE/cuBLAS headers.
+#include <c10/cuda/CUDAStream.h>
 namespace be = rd::cuda;
-#define RD_STREAM ((void*)at::cuda::getCurrentCUDAStream().stream())
+#define RD_STREAM ((void*)c10::cuda::getCurrentCUDAStream().stream())
 #define RD_CHECK_DEVICE(t) TORCH_CHECK((t).is_cuda(), #t " must be a CUDA tensor")
 #else
 namespace be = rd::cpu;

@@ -164,7 +164,8 @@ RD_HD void hg_level_backward_backward(const HgCell<S>& c, const T* level_table, 
     }
 }
 
-// 1 where the coordinate was not clamped (gradient passes), else 0.
-template <typename S> RD_HD S hg_inside(S x) { return (x >= (S)0 && x <= (S)1) ? (S)1 : (S)0; }
+// 1 strictly inside the cube (gradient passes), else 0: the same convention as torch.clamp,
+// whose gradient is zero at the bounds.
+template <typename S> RD_HD S hg_inside(S x) { return (x > (S)0 && x < (S)1) ? (S)1 : (S)0; }
 
 }  // namespace rd

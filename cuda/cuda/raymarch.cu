@@ -1,0 +1,111 @@
+// CUDA kernels of the occupancy grid: EMA update, ray marching (count/fill), rays vs boxes.
+// One thread per byte of cells (update) or per ray (marching); per-ray math in the shared headers.
+#include "common_cuda.cuh"
+#include "redrive/launchers.h"
+
+namespace rd {
+namespace cuda {
+namespace {
+
+__global__ void update_kernel(OccGridParams g, int64_t n, const float* values, float decay, float threshold,
+                              float* density, uint8_t* bits) {
+    const int64_t byte = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (byte * 8 >= n) return;
+    uint8_t v = 0;
+    for (int b = 0; b < 8; ++b) {
+        int64_t i = byte * 8 + b;
+        if (i >= n) break;
+        float dv = values ? occ_ema(density[i], values[i], decay) : density[i];
+        density[i] = dv;
+        if (dv > threshold) v |= (uint8_t)(1u << b);
+    }
+    bits[byte] = v;
+}
+
+__global__ void coarse_kernel(OccGridParams g, int64_t nc, const uint8_t* bits, uint8_t* coarse_bits) {
+    const int64_t byte = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (byte * 8 >= nc) return;
+    uint8_t v = 0;
+    for (int b = 0; b < 8; ++b) {
+        int64_t ci = byte * 8 + b;
+        if (ci >= nc) break;
+        int cx = (int)(ci % g.cres[0]);
+        int cy = (int)((ci / g.cres[0]) % g.cres[1]);
+        int cz = (int)(ci / ((int64_t)g.cres[0] * g.cres[1]));
+        bool any = false;
+        for (int z = cz * g.cf; z < (cz + 1) * g.cf && z < g.res[2] && !any; ++z)
+            for (int y = cy * g.cf; y < (cy + 1) * g.cf && y < g.res[1] && !any; ++y)
+                for (int x = cx * g.cf; x < (cx + 1) * g.cf && x < g.res[0]; ++x)
+                    if (bit_get(bits, x + (int64_t)g.res[0] * (y + (int64_t)g.res[1] * z))) {
+                        any = true;
+                        break;
+                    }
+        if (any) v |= (uint8_t)(1u << b);
+    }
+    coarse_bits[byte] = v;
+}
+
+__global__ void march_kernel(OccGridParams g, MarchParams m, int64_t n_rays, const float* o, const float* d,
+                             const float* near, const float* far, const uint8_t* bits, const uint8_t* coarse,
+                             const int64_t* offsets, int64_t* counts, int64_t* ray_indices, float* t_starts,
+                             float* t_ends) {
+    const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n_rays) return;
+    if (ray_indices == nullptr) {
+        CountEmit emit;
+        counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse, emit);
+    } else {
+        FillEmit emit{r, offsets[r], ray_indices, t_starts, t_ends};
+        march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse, emit);
+    }
+}
+
+__global__ void raybox_kernel(int64_t n_rays, int64_t n_actors, const float* o, const float* d, const float* near,
+                              const float* far, const int64_t* frames, const float* box_from_world,
+                              const float* half_sizes, const uint8_t* valid, const int64_t* offsets,
+                              int64_t* counts, int64_t* ray_indices, int64_t* actor_indices, float* t_in,
+                              float* t_out) {
+    const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n_rays) return;
+    const int64_t f = frames[r];
+    const bool fill = ray_indices != nullptr;
+    int n = raybox_ray(r, n_actors, o + 3 * r, d + 3 * r, near[r], far[r], box_from_world + f * n_actors * 12,
+                       half_sizes, valid + f * n_actors, fill, fill ? offsets[r] : 0, ray_indices, actor_indices,
+                       t_in, t_out);
+    if (!fill) counts[r] = n;
+}
+
+}  // namespace
+
+void occgrid_update(const OccGridParams& g, const float* values, float decay, float threshold, float* density,
+                    uint8_t* bits, uint8_t* coarse_bits, void* stream) {
+    const int64_t n = (int64_t)g.res[0] * g.res[1] * g.res[2];
+    const int64_t nc = (int64_t)g.cres[0] * g.cres[1] * g.cres[2];
+    cudaStream_t st = as_stream(stream);
+    update_kernel<<<blocks_for((n + 7) / 8), kThreads, 0, st>>>(g, n, values, decay, threshold, density, bits);
+    coarse_kernel<<<blocks_for((nc + 7) / 8), kThreads, 0, st>>>(g, nc, bits, coarse_bits);
+    check_launch("occgrid_update");
+}
+
+void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o, const float* d,
+              const float* near, const float* far, const uint8_t* bits, const uint8_t* coarse_bits,
+              const int64_t* offsets, int64_t* counts, int64_t* ray_indices, float* t_starts, float* t_ends,
+              void* stream) {
+    march_kernel<<<blocks_for(n_rays), kThreads, 0, as_stream(stream)>>>(
+        g, m, n_rays, o, d, near, far, bits, coarse_bits, offsets, counts, ray_indices, t_starts, t_ends);
+    check_launch("raymarch");
+}
+
+void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o, const float* d, const float* near,
+            const float* far, const int64_t* frames, const float* box_from_world, const float* half_sizes,
+            const uint8_t* valid, const int64_t* offsets, int64_t* counts, int64_t* ray_indices,
+            int64_t* actor_indices, float* t_in, float* t_out, void* stream) {
+    (void)n_frames;
+    raybox_kernel<<<blocks_for(n_rays), kThreads, 0, as_stream(stream)>>>(
+        n_rays, n_actors, o, d, near, far, frames, box_from_world, half_sizes, valid, offsets, counts, ray_indices,
+        actor_indices, t_in, t_out);
+    check_launch("raybox");
+}
+
+}  // namespace cuda
+}  // namespace rd
