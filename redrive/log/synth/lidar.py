@@ -57,7 +57,7 @@ class LidarRenderer:
         hits = self.world.cast(poses[col, :3, 3], dirs, col_times[col])
         _, refl = self.world.surface(hits)
         t_hit = hits.t
-        cos = np.abs(np.sum(hits.normal * dirs, axis=1))
+        cos = np.abs(np.einsum("ij,ij->i", hits.normal, dirs))
         n = len(dirs)
         rng = np.random.default_rng([self.seed, 7, self.sensor_index, int(sweep_index)])
         u_drop, u_graze, noise = rng.random(n), rng.random(n), rng.standard_normal(n)

@@ -148,7 +148,7 @@ class World:
             self._cast_posed(origins, dirs, float(times), t, face, bary, normal, actor)
         elif self.moving:
             self._cast_moving(origins, dirs, times, t, face, bary, normal, actor)
-        flip = np.sum(normal * dirs, axis=1) > 0
+        flip = np.einsum("ij,ij->i", normal, dirs) > 0
         normal[flip] *= -1
         normal[~np.isfinite(t)] = 0
         return Hits(t, normal, face, bary, actor)
