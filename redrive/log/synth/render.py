@@ -145,7 +145,7 @@ def render_scene(scene: SynthScene, out_dir: str | Path, overwrite: bool = False
                 f.result()
             bar.close()
         # The scene description travels inside the log; it is renamed into place with it.
-        scene.save(w.tmp_dir / SCENE_FILE)
+        w.add_file(SCENE_FILE, (json.dumps(scene.to_dict(), indent=1) + "\n").encode())
     return out_dir
 
 
