@@ -15,9 +15,18 @@ import torch
 from redrive.ops import _ext
 from redrive.ops._checks import OpArgumentError, check_offsets, check_tensor
 
-__all__ = ["PackedSamples", "render_weights", "composite", "merge_packed", "neus_alpha"]
+__all__ = ["offsets_from_counts", "PackedSamples", "render_weights", "composite", "merge_packed", "neus_alpha"]
 
 _FLOATS = [torch.float32, torch.float64]
+
+
+def offsets_from_counts(counts: torch.Tensor | list[int]) -> torch.Tensor:
+    """``[n_rays]`` sample counts -> ``[n_rays + 1]`` int64 offsets."""
+    c = torch.as_tensor(counts, dtype=torch.int64)
+    offsets = torch.zeros(c.numel() + 1, dtype=torch.int64, device=c.device)
+    if c.numel():
+        torch.cumsum(c, 0, out=offsets[1:])
+    return offsets
 
 
 @dataclass
@@ -56,8 +65,7 @@ class PackedSamples:
 
     @staticmethod
     def from_counts(counts: torch.Tensor, t_starts: torch.Tensor, t_ends: torch.Tensor) -> PackedSamples:
-        offsets = torch.zeros(counts.numel() + 1, dtype=torch.int64, device=counts.device)
-        torch.cumsum(counts, 0, out=offsets[1:])
+        offsets = offsets_from_counts(counts)
         ray_indices = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
         return PackedSamples(ray_indices, t_starts, t_ends, offsets)
 

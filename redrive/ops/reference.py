@@ -158,6 +158,7 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
         ti, te_lim = t[idx], tend[idx]
         dt = (ti * march.cone).clamp(march.dt_min, march.dt_max)
         te = torch.minimum(ti + dt, te_lim)
+        te = torch.where(te_lim - te < 1e-3 * dt, te_lim, te)
         tm = 0.5 * (ti + te)
         p = o + d * tm[:, None]
         ic = torch.floor((p - lo) * inv_csz).to(torch.int64)
@@ -213,27 +214,44 @@ def ray_box_intersect_ref(rays_o, rays_d, frames, box_from_world, half_sizes, va
 
 
 @torch.no_grad()
-def sphere_trace_ref(sdf_fn, rays_o, rays_d, near, far, max_steps=64, eps=1e-3, step_scale=1.0):
-    """Reference of :func:`redrive.ops.sphere_trace` without chunking or active-set compaction."""
+def sphere_trace_ref(sdf_fn, rays_o, rays_d, near, far, max_steps=64, eps=1e-3, step_scale=1.0, refine_steps=6):
+    """Reference of :func:`redrive.ops.sphere_trace`: one ray at a time, plain Python control flow."""
     n = rays_o.shape[0]
-    t = near.clone()
-    done = torch.zeros(n, dtype=torch.bool)
+    t_out = near.clone()
     hit = torch.zeros(n, dtype=torch.bool)
-    prev_t = t.clone()
-    prev_s = torch.full((n,), float("nan"), dtype=rays_o.dtype)
-    for _ in range(max_steps):
-        s = sdf_fn(rays_o + rays_d * t[:, None]).reshape(-1)
-        crossed = (prev_s > 0) & (s < 0)
-        tc = torch.where(crossed, prev_t + (t - prev_t) * prev_s / (prev_s - s), t)
-        inside = (s < 0) & torch.isnan(prev_s)
-        h = ~done & ((s.abs() < eps) | crossed | inside)
-        hit |= h
-        t = torch.where(h, tc, t)
-        prev_t = torch.where(done, prev_t, tc)
-        prev_s = torch.where(done, prev_s, s)
-        t_next = tc + step_scale * s
-        moving = ~done & ~h
-        t = torch.where(moving, t_next, t)
-        done |= h | (moving & (t_next > far))
-    hit &= (t >= near) & (t <= far)
-    return t, hit
+    for r in range(n):
+        t = float(near[r])
+        lo = None  # (t, s) of the last sample outside
+        hi = None
+        n_ref = 0
+        for it in range(max_steps + refine_steps):
+            s = float(sdf_fn((rays_o[r] + rays_d[r] * t)[None]).reshape(-1)[0])
+            if hi is None:  # marching
+                if abs(s) < eps or (s < 0 and lo is None):
+                    hit[r] = True
+                    break
+                if s < 0:
+                    hi = (t, s)
+                else:
+                    lo = (t, s)
+                    t = t + step_scale * s
+                    if t > float(far[r]) or it + 1 >= max_steps:
+                        break
+                    continue
+            else:  # refining inside the bracket
+                if abs(s) < eps:
+                    hit[r] = True
+                    break
+                if s > 0:
+                    lo = (t, s)
+                else:
+                    hi = (t, s)
+            if n_ref >= refine_steps:
+                t = lo[0] + (hi[0] - lo[0]) * lo[1] / (lo[1] - hi[1])
+                hit[r] = True
+                break
+            t = lo[0] + (hi[0] - lo[0]) * lo[1] / (lo[1] - hi[1])
+            n_ref += 1
+        t_out[r] = t
+    hit &= (t_out >= near) & (t_out <= far)
+    return t_out, hit

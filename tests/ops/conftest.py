@@ -12,10 +12,3 @@ def cpu_extension():
 
     torch.set_num_threads(2)
     return _ext.load_cpu()
-
-
-def make_offsets(counts: list[int]) -> torch.Tensor:
-    offsets = torch.zeros(len(counts) + 1, dtype=torch.int64)
-    if counts:
-        offsets[1:] = torch.cumsum(torch.tensor(counts, dtype=torch.int64), 0)
-    return offsets

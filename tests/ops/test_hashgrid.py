@@ -15,6 +15,7 @@ CONFIGS = {
     # Few rows, one dense and two hashed levels: numerical Jacobians stay cheap.
     "tiny": HashGridConfig(n_levels=3, n_features_per_level=2, log2_hashmap_size=5, base_resolution=2, finest_resolution=9),
     "tiny-f4": HashGridConfig(n_levels=2, n_features_per_level=4, log2_hashmap_size=4, base_resolution=1, finest_resolution=5),
+    "micro": HashGridConfig(n_levels=2, n_features_per_level=1, log2_hashmap_size=4, base_resolution=1, finest_resolution=3),
 }
 
 
@@ -86,7 +87,7 @@ def test_gradcheck_float64(name):
     assert torch.autograd.gradcheck(lambda x, t: hash_grid_encode(x, t, cfg), (x, t), eps=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("name,fast", [("tiny", True), ("tiny-f4", False)])
+@pytest.mark.parametrize("name,fast", [("tiny", True), ("tiny-f4", True), ("micro", False)])
 def test_gradgradcheck_float64(name, fast):
     """Second order: the backward (to x and to the table) is itself differentiable."""
     cfg = CONFIGS[name]
@@ -155,7 +156,7 @@ def test_module_float16_storage_tracks_updates():
 
 
 def test_tiny_configs_mix_dense_and_hashed_levels():
-    for name in ("tiny", "tiny-f4"):
+    for name in ("tiny", "tiny-f4", "micro"):
         assert CONFIGS[name].dense_levels[0] and not CONFIGS[name].dense_levels[-1]
 
 

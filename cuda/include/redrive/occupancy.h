@@ -88,6 +88,9 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
     while (t < tend && n < m.max_samples) {
         float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max);
         float te = fminf(t + dt, tend);
+        // Rounding in the accumulated t can leave a sliver (~1e-7) before tend: fold it into
+        // this step rather than emitting a near-zero-length sample.
+        if (tend - te < 1e-3f * dt) te = tend;
         float tm = 0.5f * (t + te);
         int ic[3];
 #pragma unroll

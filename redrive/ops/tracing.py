@@ -2,8 +2,8 @@
 
 The SDF is a Python callable (a neural field), so the loop runs in torch: each iteration
 evaluates the SDF only at the rays still marching (active-set compaction), ``chunk`` points at a
-time so that memory stays bounded. A final secant step between the last two samples refines hits
-that overshot the surface.
+time so that memory stays bounded. Secant steps between the last two samples refine hits
+that overshot the surface (a few secant steps inside the bracket).
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ class SphereTraceConfig:
     """Stopping rules of the tracer."""
 
     max_steps: int = 64
-    """Iterations per ray."""
+    """Marching SDF evaluations per ray (refinement adds at most ``refine_steps``)."""
     eps: float = 1e-3
     """A ray hits when |sdf| < eps."""
     step_scale: float = 1.0
     """Step = step_scale * sdf; < 1 for SDFs that overestimate distance (neural SDFs often do)."""
     chunk: int = 1 << 16
     """Points per SDF call."""
+    refine_steps: int = 6
+    """Secant steps after the march steps over the surface (overestimating SDFs); the hit is the
+    last secant estimate when they run out."""
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.eps <= 0 or not 0 < self.step_scale <= 2 or self.chunk < 1:
+        if self.max_steps < 1 or self.eps <= 0 or not 0 < self.step_scale <= 2 or self.chunk < 1 or self.refine_steps < 1:
             raise OpArgumentError(f"invalid SphereTraceConfig {self}")
 
 
@@ -82,33 +85,46 @@ def sphere_trace(
     t = near_t.clone()
     hit = torch.zeros(n, dtype=torch.bool, device=dev)
     steps = torch.zeros(n, dtype=torch.int64, device=dev)
-    prev_t = t.clone()
-    prev_s = torch.full((n,), float("nan"), dtype=dt, device=dev)
+    # Per-ray bracket of the zero crossing once the march has stepped over it: (lo_t, lo_s) the
+    # last sample outside (sdf > 0), (hi_t, hi_s) the first inside; secant steps shrink it.
+    lo_t, lo_s = t.clone(), torch.full((n,), float("nan"), dtype=dt, device=dev)
+    hi_t, hi_s = t.clone(), torch.zeros(n, dtype=dt, device=dev)
+    refine = torch.zeros(n, dtype=torch.int64, device=dev)  # secant steps taken (0: marching)
     active = torch.arange(n, device=dev)
-    for _ in range(c.max_steps):
+    for _ in range(c.max_steps + c.refine_steps):
         if active.numel() == 0:
             break
         ta = t[active]
         s = _eval_chunked(sdf_fn, rays_o[active] + rays_d[active] * ta[:, None], c.chunk).to(dt)
         steps[active] += 1
-        done_hit = s.abs() < c.eps
-        # Sign change since the previous sample: the step overshot; refine by a secant step.
-        ps = prev_s[active]
-        crossed = (ps > 0) & (s < 0)
-        if bool(crossed.any()):
-            pt = prev_t[active]
-            tc = pt + (ta - pt) * ps / (ps - s)
-            ta = torch.where(crossed, tc, ta)
+        ls, ht, hs, lt, rf = lo_s[active], hi_t[active], hi_s[active], lo_t[active], refine[active]
+        marching = rf == 0
+        # Refining: keep the bracket around the root.
+        pos = s > 0
+        lt = torch.where(~marching & pos, ta, lt)
+        ls = torch.where(~marching & pos, s, ls)
+        ht = torch.where(~marching & ~pos, ta, ht)
+        hs = torch.where(~marching & ~pos, s, hs)
+        # Marching: a negative sample after a positive one means the step went over the surface.
+        crossed = marching & (s < 0) & ~torch.isnan(ls)
+        ht = torch.where(crossed, ta, ht)
+        hs = torch.where(crossed, s, hs)
         # A ray whose first sample is already inside (sdf < 0) starts in matter: a hit at near.
-        inside = (s < 0) & torch.isnan(ps)
-        hit_now = done_hit | crossed | inside
+        inside = marching & (s < 0) & torch.isnan(ls)
+        converged = s.abs() < c.eps
+        bracketed = crossed | ~marching
+        secant = lt + (ht - lt) * ls / (ls - hs)
+        out_of_steps = bracketed & (rf >= c.refine_steps)
+        hit_now = converged | inside | out_of_steps
+        t_new = torch.where(converged | inside, ta, torch.where(bracketed, secant, ta + c.step_scale * s))
+        # The march's last outside sample is the bracket's lower end if the next one crosses.
+        lt = torch.where(marching & ~crossed, ta, lt)
+        ls = torch.where(marching & ~crossed, s, ls)
+        lo_t[active], lo_s[active], hi_t[active], hi_s[active] = lt, ls, ht, hs
+        refine[active] = torch.where(bracketed, rf + 1, rf)
+        t[active] = t_new
         hit[active[hit_now]] = True
-        t[active[hit_now]] = ta[hit_now]
-        prev_t[active] = ta
-        prev_s[active] = s
-        t_next = ta + c.step_scale * s
-        keep = ~hit_now & (t_next <= far_t[active])
-        t[active[~hit_now]] = t_next[~hit_now]
+        keep = ~hit_now & (bracketed | ((t_new <= far_t[active]) & (steps[active] < c.max_steps)))
         active = active[keep]
     hit &= (t >= near_t) & (t <= far_t)
     return SphereTraceResult(t=t, hit=hit, steps=steps)

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from redrive.ops import MarchConfig, OccupancyGrid, OccupancyGridConfig, OpArgumentError, ray_march
+from redrive.ops.reference import ray_march_ref
+
+
+def _sphere_grid(res=(32, 32, 32), cf=4, radius=0.5, aabb=(-1.0, -1.0, -1.0, 1.0, 1.0, 1.0)) -> OccupancyGrid:
+    grid = OccupancyGrid(OccupancyGridConfig(aabb=aabb, resolution=res, coarse_factor=cf))
+    grid.update_from_sdf(grid.cell_centers().norm(dim=-1) - radius)
+    return grid
+
+
+def _rays(n: int, seed: int = 0, inside: bool = False):
+    g = torch.Generator().manual_seed(seed)
+    if inside:
+        o = (torch.rand(n, 3, generator=g) - 0.5) * 1.6
+    else:
+        o = torch.randn(n, 3, generator=g)
+        o = o / o.norm(dim=-1, keepdim=True) * 2.5
+    target = torch.randn(n, 3, generator=g) * 0.4
+    d = torch.nn.functional.normalize(target - o, dim=-1)
+    return o.contiguous(), d.contiguous()
+
+
+def _compare(grid, o, d, march, near, far, min_match=0.99):
+    n = o.shape[0]
+    near_t = torch.full((n,), near) if not isinstance(near, torch.Tensor) else near
+    far_t = torch.full((n,), far) if not isinstance(far, torch.Tensor) else far
+    ps = ray_march(o, d, grid, near_t, far_t, march)
+    ri, t0, t1, counts = ray_march_ref(o, d, grid.occupied(), grid.config, march, near_t, far_t)
+    assert torch.equal(ps.offsets[1:] - ps.offsets[:-1], ps.counts)
+    # The kernel may contract a*b+c into one FMA; a sample whose midpoint lies within an ulp of a
+    # cell face can then land in the neighbouring cell. Such rays must be rare.
+    same = ps.counts == counts
+    assert float(same.float().mean()) >= min_match if n else True
+    k_rows = torch.repeat_interleave(same, ps.counts)
+    r_rows = torch.repeat_interleave(same, counts)
+    torch.testing.assert_close(ps.t_starts[k_rows], t0[r_rows], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ps.t_ends[k_rows], t1[r_rows], rtol=1e-5, atol=1e-5)
+    assert torch.equal(ps.ray_indices[k_rows], ri[r_rows])
+    return ps
+
+
+@pytest.mark.parametrize("cone", [0.0, 0.02])
+@pytest.mark.parametrize("inside", [False, True])
+def test_march_matches_reference(cone, inside):
+    grid = _sphere_grid()
+    o, d = _rays(600, seed=1, inside=inside)
+    march = MarchConfig(dt_min=0.01, dt_max=0.2, cone=cone, max_samples=1000)
+    ps = _compare(grid, o, d, march, 0.0, 100.0)
+    assert ps.n_samples > 0
+    # Samples are sorted, contiguous per ray, positive length, and their midpoints are occupied.
+    assert torch.all(ps.t_ends > ps.t_starts)
+    same_ray = ps.ray_indices[1:] == ps.ray_indices[:-1]
+    assert torch.all(ps.t_starts[1:][same_ray] >= ps.t_ends[:-1][same_ray] - 1e-6)
+    mid = o[ps.ray_indices] + d[ps.ray_indices] * ps.t_mid[:, None]
+    assert float((mid.norm(dim=-1) - 0.5).abs().max()) < 0.2
+
+
+def test_non_cubic_grid_and_coarse_factor_not_dividing():
+    grid = _sphere_grid(res=(40, 24, 12), cf=5, aabb=(-2.0, -1.0, -0.5, 2.0, 1.0, 0.5), radius=0.7)
+    o, d = _rays(500, seed=2)
+    _compare(grid, o, d, MarchConfig(dt_min=0.02, cone=0.01, max_samples=500), 0.0, 50.0)
+
+
+def test_missing_rays_and_edge_cases():
+    grid = _sphere_grid()
+    o = torch.tensor([[3.0, 3.0, 3.0], [3.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 3.0], [0.95, 0.0, 0.0]])
+    d = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    march = MarchConfig(dt_min=0.01, cone=0.0, max_samples=1000)
+    ps = _compare(grid, o, d, march, 0.0, 10.0, min_match=1.0)
+    counts = ps.counts.tolist()
+    assert counts[0] == 0  # misses the box
+    assert counts[1] > 0  # axis-aligned direction (zero components) through the sphere
+    assert counts[2] > 0  # starts inside the grid, at the centre
+    assert counts[3] == 0  # points away from the box
+    assert counts[4] == 0  # inside the box, tangent line through empty cells
+    # Shell crossings along x: cells within a diagonal (0.108) of |x| = 0.5 are occupied.
+    t = ps.t_mid[ps.ray_indices == 1]
+    assert float(t.min()) == pytest.approx(2.4, abs=0.05) and float(t.max()) == pytest.approx(3.6, abs=0.05)
+
+
+def test_near_far_and_cap():
+    grid = _sphere_grid()
+    o, d = _rays(300, seed=3)
+    near = torch.rand(300, generator=torch.Generator().manual_seed(0)) * 2.0
+    far = near + 1.0
+    march = MarchConfig(dt_min=0.005, cone=0.0, max_samples=17)
+    ps = _compare(grid, o, d, march, near, far)
+    assert int(ps.counts.max()) <= 17
+    assert torch.all(ps.t_starts >= near[ps.ray_indices] - 1e-6)
+    assert torch.all(ps.t_ends <= far[ps.ray_indices] + 1e-6)
+    empty = ray_march(o, d, grid, near, near, march)  # zero-length [near, far]
+    assert empty.n_samples == 0 and empty.n_rays == 300
+
+
+def test_full_grid_constant_steps_tile_the_box():
+    grid = OccupancyGrid(OccupancyGridConfig(resolution=(8, 8, 8), coarse_factor=2))
+    grid.set_occupancy(torch.ones(512, dtype=torch.bool))
+    o = torch.tensor([[-2.0, 0.1, 0.2]])
+    d = torch.tensor([[1.0, 0.0, 0.0]])
+    ps = ray_march(o, d, grid, 0.0, 10.0, MarchConfig(dt_min=0.1, cone=0.0))
+    assert ps.n_samples == 20
+    torch.testing.assert_close(ps.t_starts[0], torch.tensor(1.0))
+    torch.testing.assert_close(ps.t_ends[-1], torch.tensor(3.0))
+    torch.testing.assert_close(ps.t_starts[1:], ps.t_ends[:-1])
+
+
+def test_empty_inputs():
+    grid = _sphere_grid()
+    ps = ray_march(torch.zeros(0, 3), torch.zeros(0, 3), grid)
+    assert ps.n_rays == 0 and ps.n_samples == 0 and ps.offsets.tolist() == [0]
+    empty_grid = OccupancyGrid(OccupancyGridConfig(resolution=(16, 16, 16)))
+    o, d = _rays(50)
+    assert ray_march(o, d, empty_grid).n_samples == 0
+
+
+def test_ema_update_and_bits():
+    cfg = OccupancyGridConfig(resolution=(4, 4, 4), coarse_factor=2, decay=0.5, threshold=0.3)
+    grid = OccupancyGrid(cfg)
+    v = torch.zeros(64)
+    v[5] = 1.0
+    grid.update(v)
+    assert grid.occupied().nonzero()[:, 0].tolist() == [5]
+    grid.update(torch.zeros(64))  # 0.5 > 0.3: still occupied
+    assert grid.occupied()[5]
+    grid.update(torch.zeros(64))  # 0.25: empty
+    assert not grid.occupied().any()
+    torch.testing.assert_close(grid.density[5], torch.tensor(0.25))
+    # Coarse bits: cell 5 = (1, 1, 0) lies in coarse block (0, 0, 0).
+    grid.update(v)
+    assert grid.coarse_bits[0] & 1 == 1 and int(grid.coarse_bits[0]) == 1
+
+
+def test_update_from_sdf_marks_surface_cells():
+    grid = _sphere_grid(res=(16, 16, 16), radius=0.6)
+    centres = grid.cell_centers()
+    occ = grid.occupied()
+    diag = math.sqrt(3) * 2 / 16
+    dist = (centres.norm(dim=-1) - 0.6).abs()
+    assert torch.all(occ[dist < 0.5 * diag]) and not occ[dist > diag].any()
+    assert 0 < grid.occupied_fraction() < 0.5
+    jit = grid.cell_centers(jitter=True, generator=torch.Generator().manual_seed(0))
+    assert float((jit - centres).abs().max()) <= 1 / 16 + 1e-6
+
+
+def test_bad_arguments():
+    grid = _sphere_grid(res=(8, 8, 8))
+    with pytest.raises(OpArgumentError, match="rays_d"):
+        ray_march(torch.zeros(3, 3), torch.zeros(2, 3), grid)
+    with pytest.raises(OpArgumentError, match="values"):
+        grid.update(torch.zeros(7))
+    with pytest.raises(OpArgumentError, match="aabb"):
+        OccupancyGridConfig(aabb=(0, 0, 0, 0, 1, 1))
