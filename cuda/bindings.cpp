@@ -164,6 +164,30 @@ std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor
     rd::MarchParams m{(float)dt_min, (float)dt_max, (float)cone, (int)max_samples};
     const int64_t n = o.size(0);
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
+#ifndef RD_CUDA
+    {
+        // CPU: one marching pass into per-block buffers (see rd::cpu::raymarch_single_pass).
+        struct Ctx {
+            torch::TensorOptions opts;
+            Tensor ri, t0, t1;
+        } ctx{o.options(), Tensor(), Tensor(), Tensor()};
+        auto allocate = [](int64_t total, void* p) -> rd::MarchOutput {
+            auto* c = (Ctx*)p;
+            c->ri = torch::empty({total}, c->opts.dtype(torch::kInt64));
+            c->t0 = torch::empty({total}, c->opts);
+            c->t1 = torch::empty({total}, c->opts);
+            return {c->ri.data_ptr<int64_t>(), c->t0.data_ptr<float>(), c->t1.data_ptr<float>()};
+        };
+        if (n > 0) {
+            rd::cpu::raymarch_single_pass(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
+                                          far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),
+                                          counts.data_ptr<int64_t>(), allocate, &ctx);
+        } else {
+            allocate(0, &ctx);
+        }
+        return {ctx.ri, ctx.t0, ctx.t1, offsets_from_counts(counts)};
+    }
+#endif
     if (n > 0)
         be::raymarch(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
                      far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),

@@ -1,6 +1,9 @@
 // CPU loops of the occupancy grid: EMA update, ray marching (count/fill), rays vs boxes.
 #include <omp.h>
 
+#include <cstring>
+#include <vector>
+
 #include "redrive/launchers.h"
 
 namespace rd {
@@ -62,6 +65,49 @@ void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, cons
             FillEmit emit{r, offsets[r], ray_indices, t_starts, t_ends};
             march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
         }
+    }
+}
+
+namespace {
+struct BufferEmit {
+    std::vector<float>* t0;
+    std::vector<float>* t1;
+    void operator()(int, float a, float b) {
+        t0->push_back(a);
+        t1->push_back(b);
+    }
+};
+}  // namespace
+
+void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
+                          const float* d, const float* near, const float* far, const uint8_t* bits,
+                          const uint8_t* coarse_bits, int64_t* counts,
+                          MarchOutput (*allocate)(int64_t total, void* ctx), void* ctx) {
+    // Many more blocks than threads so that dynamic scheduling balances uneven rays.
+    const int64_t block = 2048;
+    const int64_t n_blocks = (n_rays + block - 1) / block;
+    std::vector<std::vector<float>> t0(n_blocks), t1(n_blocks);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+        t0[b].reserve((size_t)(r1 - r0) * 16);
+        t1[b].reserve((size_t)(r1 - r0) * 16);
+        BufferEmit emit{&t0[b], &t1[b]};
+        for (int64_t r = r0; r < r1; ++r)
+            counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+    }
+    std::vector<int64_t> base(n_blocks + 1, 0);
+    for (int64_t b = 0; b < n_blocks; ++b) base[b + 1] = base[b] + (int64_t)t0[b].size();
+    MarchOutput out = allocate(base[n_blocks], ctx);
+    if (base[n_blocks] == 0) return;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        std::memcpy(out.t_starts + base[b], t0[b].data(), t0[b].size() * sizeof(float));
+        std::memcpy(out.t_ends + base[b], t1[b].data(), t1[b].size() * sizeof(float));
+        int64_t k = base[b];
+        const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t i = 0; i < counts[r]; ++i) out.ray_indices[k++] = r;
     }
 }
 

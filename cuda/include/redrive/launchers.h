@@ -58,8 +58,21 @@ enum class Dtype : int { F32 = 0, F64 = 1, F16 = 2 };
                              void* grad_sdf, void* grad_cos, void* grad_dt, void* grad_inv_s,    \
                              void* stream);
 
+struct MarchOutput {
+    int64_t* ray_indices;
+    float* t_starts;
+    float* t_ends;
+};
+
 namespace cpu {
 RD_DECLARE_LAUNCHERS
+// One-pass marching for the CPU: each block of rays keeps its samples in a local buffer, then
+// `allocate(total)` provides the packed outputs and the blocks are copied in ray order. Same
+// samples as the count + fill passes, half the marching.
+void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
+                          const float* d, const float* near, const float* far, const uint8_t* bits,
+                          const uint8_t* coarse_bits, int64_t* counts,
+                          MarchOutput (*allocate)(int64_t total, void* ctx), void* ctx);
 // Machine gather-rate probe for the benchmark: n_points x reads_per_point random rows of F
 // floats from a table of `rows` rows, summed so that the loads cannot be optimised away.
 double gather_probe(const float* table, int64_t rows, int f, int64_t n_points, int reads_per_point);

@@ -81,6 +81,12 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
         inv_csz[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
         bsz[k] = csz[k] * (float)g.cf;
     }
+    // Each step is one long dependency chain (t -> position -> cell -> bit -> next t), so the
+    // step's latency is the marcher's speed: no integer division in it (the coarse index is
+    // cell >> log2(cf) when cf is a power of two).
+    const bool cf_pow2 = (g.cf & (g.cf - 1)) == 0;
+    int cf_shift = 0;
+    while ((1 << cf_shift) < g.cf) ++cf_shift;
     // Minimal progress after an empty-space jump: guards against a jump that lands exactly on
     // the boundary it started from.
     const float eps = 1e-5f * fminf(csz[0], fminf(csz[1], csz[2]));
@@ -99,7 +105,16 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
             int c = (int)floorf((p - g.lo[k]) * inv_csz[k]);
             ic[k] = c < 0 ? 0 : (c >= g.res[k] ? g.res[k] - 1 : c);
         }
-        int cc[3] = {ic[0] / g.cf, ic[1] / g.cf, ic[2] / g.cf};
+        int cc[3];
+        if (cf_pow2) {
+            cc[0] = ic[0] >> cf_shift;
+            cc[1] = ic[1] >> cf_shift;
+            cc[2] = ic[2] >> cf_shift;
+        } else {
+            cc[0] = ic[0] / g.cf;
+            cc[1] = ic[1] / g.cf;
+            cc[2] = ic[2] / g.cf;
+        }
         int64_t cidx = cc[0] + (int64_t)g.cres[0] * (cc[1] + (int64_t)g.cres[1] * cc[2]);
         if (!bit_get(coarse, cidx)) {
             float blo[3] = {g.lo[0] + cc[0] * bsz[0], g.lo[1] + cc[1] * bsz[1], g.lo[2] + cc[2] * bsz[2]};

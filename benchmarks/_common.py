@@ -1,0 +1,103 @@
+"""Small shared helpers for benchmarks: timing, machine/commit description, JSON output.
+
+Usage in a benchmark script::
+
+    from _common import BenchmarkReport, median_time, standard_parser
+    args = standard_parser(__doc__).parse_args()
+    report = BenchmarkReport("kernels")
+    report.add("hashgrid_fwd_mpts_s", 8.1, "hash grid forward")
+    report.finish(args.json)
+
+Figures follow docs/benchmarks.md: metric names carry their unit, speed figures are medians of
+several runs after a warm-up, and baselines are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+__all__ = ["REPO", "BenchmarkReport", "median_time", "standard_parser", "machine_info", "git_commit"]
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def standard_parser(doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (smoke run)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    return parser
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine_info() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ""
+    try:
+        load = f", load {os.getloadavg()[0]:.1f}"
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cpus{load}"
+
+
+class BenchmarkReport:
+    """Collects figures, prints them as a table and optionally writes the JSON object."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.figures: dict[str, float] = {}
+        self._labels: dict[str, str] = {}
+        self.started = time.perf_counter()
+
+    def add(self, metric: str, value: float, label: str = "") -> float:
+        self.figures[metric] = float(value)
+        self._labels[metric] = label
+        print(f"  {label or metric:<58} {value:>10.3f}  [{metric}]", flush=True)
+        return value
+
+    def section(self, title: str) -> None:
+        print(f"\n{title}", flush=True)
+
+    def finish(self, json_path: Path | None) -> dict:
+        self.figures.setdefault("wall_s", time.perf_counter() - self.started)
+        doc = {"benchmark": self.name, "commit": git_commit(), "machine": machine_info(), "figures": self.figures}
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = json_path.with_name(f".{json_path.name}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1) + "\n")
+            os.replace(tmp, json_path)
+            print(f"\nwrote {json_path}")
+        return doc
