@@ -20,11 +20,15 @@ constexpr int64_t kBlock = 32768;
 template <int F, typename S, typename T>
 void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table, S* out) {
     const int L = p.n_levels;
-    const int64_t n_blocks = (n + kBlock - 1) / kBlock;
+    // Small batches still use every thread: blocks shrink to n / threads (at least 256 points).
+    const int64_t nt = omp_get_max_threads();
+    int64_t block = (n + nt - 1) / nt;
+    block = block < 256 ? 256 : (block > kBlock ? kBlock : block);
+    const int64_t n_blocks = (n + block - 1) / block;
 #pragma omp parallel for schedule(static)
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
-        const int64_t b = blk * kBlock;
-        const int64_t e = b + kBlock < n ? b + kBlock : n;
+        const int64_t b = blk * block;
+        const int64_t e = b + block < n ? b + block : n;
         for (int l = 0; l < L; ++l) {
             const T* lt = table + (size_t)p.offsets[l] * F;
             for (int64_t i = b; i < e; ++i) {
