@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("redrive.log.readers.command", "convert a public dataset log (av2, nuscenes, waymo, kitti) into a DriveLog"),
     "export": ("redrive.export.command", "export a log or render as a DriveLog, KITTI or nerfstudio dataset"),
     "view": ("redrive.viewer", "write a rerun recording of one log, or two logs side by side (before/after an edit)"),
+    "recon": ("redrive.recon.command", "reconstruct a DriveLog into neural fields (background, actors, sky)"),
+    "eval": ("redrive.eval.command", "held-out metrics and picture grids of a reconstruction"),
+    "mesh": ("redrive.recon.mesh_command", "background and per-actor meshes (PLY) of a reconstruction"),
     "build-ext": ("redrive.ops.build_command", "build the native kernels now (CPU; --cuda: nvcc compile of the CUDA sources)"),
 }
 

@@ -1,0 +1,251 @@
+"""Volume rendering of a SceneModel: background, actors, distant region and sky along rays.
+
+Samples: the background marches its occupancy grid inside the scene bounds; each actor box a
+ray crosses (at the ray's own time) gets ``actors.samples`` samples between entry and exit;
+the distant region gets a few samples from the bounds' exit outwards, uniform in inverse
+distance. The sets are merged by depth (``merge_packed``), SDF samples become opacities with
+NeuS's formula (learnable sharpness), distant samples with ``1 - exp(-density dt)``, and the
+sky fills the remaining transmittance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from redrive.ops import MarchConfig, PackedSamples, composite, merge_packed, neus_alpha, ray_box_intersect, render_weights
+from redrive.recon.model import SceneModel
+
+
+@dataclass
+class RenderOutput:
+    rgb: torch.Tensor | None
+    """[N, 3] colour before the per-image appearance correction (None when not asked)."""
+    depth: torch.Tensor
+    """[N] expected distance of the opaque part (sum w t / opacity)."""
+    median_depth: torch.Tensor
+    """[N] distance where the accumulated opacity crosses 0.5 (inf when it never does)."""
+    opacity: torch.Tensor
+    """[N] accumulated opacity of background, actors and distant region (1 - sky share)."""
+    features: torch.Tensor
+    """[N, F] composited geometry features (input of the LiDAR heads)."""
+    normals: torch.Tensor | None = None
+    """[N, 3] composited scene-frame normals (when asked)."""
+    aux: dict | None = None
+    """Per-sample tensors the losses need (training only)."""
+
+
+def box_span(o: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entry and exit distances ``[N]`` of rays through an axis-aligned box (entry >= 0)."""
+    inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
+    a, b = (lo - o) * inv, (hi - o) * inv
+    t_near = torch.minimum(a, b).amax(-1).clamp_min(0.0)
+    t_far = torch.maximum(a, b).amin(-1)
+    return t_near, t_far
+
+
+def _neus_cos(sdf: torch.Tensor, s: PackedSamples) -> torch.Tensor:
+    """Directional derivative of the SDF along each ray from neighbouring samples of the same
+    ray (forward difference, else backward, else -1 for an isolated sample), in [-1, 0]."""
+    sdf = sdf.detach()
+    m = sdf.numel()
+    cos = torch.full_like(sdf, -1.0)
+    if m < 2:
+        return cos
+    t = s.t_mid
+    ri = s.ray_indices
+    gap = t[1:] - t[:-1]
+    adjacent = (ri[1:] == ri[:-1]) & (gap <= 1.5 * (s.deltas[1:] + s.deltas[:-1]) / 2 + 1e-6)
+    slope = (sdf[1:] - sdf[:-1]) / gap.clamp_min(1e-6)
+    fwd = torch.where(adjacent, slope, torch.full_like(slope, float("nan")))
+    cos[:-1] = torch.where(torch.isnan(fwd), cos[:-1], fwd)
+    back = torch.cat([fwd[:1].new_full((1,), float("nan")), fwd])
+    lonely = torch.isnan(torch.cat([fwd, fwd.new_full((1,), float("nan"))]))
+    cos = torch.where(lonely & ~torch.isnan(back), back, cos)
+    return cos.clamp(-1.0, 0.0)
+
+
+def _median_depth(weights: torch.Tensor, t: torch.Tensor, offsets: torch.Tensor, n: int) -> torch.Tensor:
+    out = torch.full((n,), float("inf"))
+    if weights.numel() == 0:
+        return out
+    csum = torch.cumsum(weights.detach().double(), 0)
+    start = torch.cat([csum.new_zeros(1), csum])[offsets[:-1]]
+    counts = offsets[1:] - offsets[:-1]
+    ri = torch.repeat_interleave(torch.arange(n), counts)
+    acc = csum - start[ri]
+    crossed = acc >= 0.5
+    idx = torch.nonzero(crossed).squeeze(1)
+    if idx.numel():
+        first = torch.full((n,), weights.numel(), dtype=torch.int64)
+        first.scatter_reduce_(0, ri[idx], idx, reduce="amin")
+        ok = first < weights.numel()
+        out[ok] = t[first[ok]].detach()
+    return out
+
+
+def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, *, need_rgb: bool,
+                generator: torch.Generator | None = None, need_normals: bool = False,
+                keep_aux: bool = False, actor_mask: torch.Tensor | None = None) -> RenderOutput:
+    """Render ``[N]`` rays (scene frame, unit directions, per-ray times).
+
+    ``generator`` jitters sample positions (training); without it samples are deterministic.
+    ``actor_mask`` ``[A]`` bool disables actors (editing: removal) without touching the fields.
+    """
+    cfg = model.cfg
+    n = o.shape[0]
+    jitter = generator is not None
+    bg_field = model.background
+    lo, hi = bg_field.lo, bg_field.lo + bg_field.extent
+    t_in, t_out = box_span(o, d, lo, hi)
+    inside = t_out > t_in
+
+    # --- background samples through the occupancy grid
+    sc = cfg.sampling
+    near = t_in + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
+    bg = model.occupancy.march(o, d, near, torch.where(inside, t_out, t_in),
+                               MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples))
+    sets: list[PackedSamples] = [bg]
+    bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
+    bg_sdf, bg_feat = bg_field.query(bg_pts)
+    sdfs, feats, kinds = [bg_sdf], [bg_feat], [0]
+    dirs_all = [d[bg.ray_indices]]
+    # colour inputs per set (kind 0: background, 1: actors, 2: distant with its colour already)
+    colour_in: list[tuple[int, torch.Tensor]] = [(0, d[bg.ray_indices])]
+    normal_parts: list[torch.Tensor] = []
+    if need_normals:
+        normal_parts.append(torch.nn.functional.normalize(bg_field.gradient(bg_pts, False), dim=-1))
+
+    # --- actor samples: S per (ray, box) hit, one set per hit rank so each set is sorted
+    aux: dict = {"bg_pts": bg_pts, "bg_sdf": bg_sdf}
+    actor_sets = []
+    if model.actors is not None and n:
+        poses = model.poses
+        frames = poses.frames(times)
+        present = poses.present if actor_mask is None else poses.present & actor_mask[None, :]
+        hits = ray_box_intersect(o, d, frames, poses.box_from_scene, model.actor_half_sizes(), present)
+        if hits.ray_indices.numel():
+            S = cfg.actors.samples
+            rank = torch.arange(hits.ray_indices.numel()) - hits.offsets[hits.ray_indices]
+            for r in range(int(rank.max()) + 1):
+                sel = torch.nonzero(rank == r).squeeze(1)
+                ri, ai = hits.ray_indices[sel], hits.actor_indices[sel]
+                a0, a1 = hits.t_in[sel], hits.t_out[sel]
+                u = torch.rand(sel.numel(), S, generator=generator) if jitter else torch.full((sel.numel(), S), 0.5)
+                k = torch.arange(S, dtype=torch.float32)
+                dt = ((a1 - a0) / S)[:, None].expand(-1, S)
+                tm = a0[:, None] + dt * (k + u)
+                counts = torch.zeros(n, dtype=torch.int64)
+                counts[ri] = S
+                s = PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1))
+                # rays are sorted in sel (hits are packed by ray), so the flat order is per ray
+                rr, aa = ri.repeat_interleave(S), ai.repeat_interleave(S)
+                T = poses.box_from_scene[frames[rr], aa]  # [M, 3, 4]
+                pts = o[rr] + d[rr] * tm.reshape(-1)[:, None]
+                local = torch.einsum("mij,mj->mi", T[:, :, :3], pts) + T[:, :, 3]
+                ldir = torch.einsum("mij,mj->mi", T[:, :, :3], d[rr])
+                a_sdf, a_feat = model.actors.query(local, aa)
+                sets.append(s)
+                sdfs.append(a_sdf)
+                feats.append(a_feat)
+                kinds.append(1)
+                dirs_all.append(d[rr])
+                colour_in.append((1, ldir))
+                if need_normals:
+                    g = model.actors.gradient(local, aa, False)
+                    normal_parts.append(torch.nn.functional.normalize(torch.einsum("mji,mj->mi", T[:, :, :3], g), dim=-1))
+                actor_sets.append({"local": local, "actor": aa, "pts": pts, "sdf": a_sdf})
+    aux["actor_sets"] = actor_sets
+
+    # --- distant region: from the bounds' exit out to distant_far_m, uniform in 1/t
+    fc = cfg.background
+    if model.distant is not None and n:
+        K = fc.distant_samples
+        start = torch.where(inside, t_out, t_in).clamp_min(1e-3)
+        # fixed boundaries in inverse distance, shifted by a per-ray jitter in training
+        shift = torch.rand(n, 1, generator=generator) / K if jitter else torch.zeros(n, 1)
+        s_lin = (torch.arange(K + 1, dtype=torch.float32)[None, :] / K + shift).clamp(max=1.0)
+        s_lin[:, 0] = 0.0
+        inv0, inv1 = 1.0 / start, torch.full_like(start, 1.0 / fc.distant_far_m)
+        b = 1.0 / (inv0[:, None] + (inv1 - inv0)[:, None] * s_lin)  # [n, K+1] increasing
+        counts = torch.full((n,), K, dtype=torch.int64)
+        ds = PackedSamples.from_counts(counts, b[:, :-1].reshape(-1).contiguous(), b[:, 1:].reshape(-1).contiguous())
+        mid = ds.t_mid
+        pts = o[ds.ray_indices] + d[ds.ray_indices] * mid[:, None]
+        density, drgb = model.distant(pts, d[ds.ray_indices])
+        sets.append(ds)
+        sdfs.append(density)
+        feats.append(torch.zeros(mid.numel(), fc.geo_features))
+        kinds.append(2)
+        dirs_all.append(d[ds.ray_indices])
+        colour_in.append((2, drgb))
+        if need_normals:
+            normal_parts.append(torch.zeros(mid.numel(), 3))
+
+    # --- opacities, merged by depth
+    inv_s = model.inv_s
+    alphas = []
+    for s, v, kind in zip(sets, sdfs, kinds):
+        if kind == 2:
+            alphas.append(1.0 - torch.exp(-v * s.deltas))
+        else:
+            alphas.append(neus_alpha(v, _neus_cos(v, s), s.deltas, inv_s))
+    merged, perm, _ = merge_packed(sets)
+    alpha = torch.cat(alphas)[perm]
+    weights, _ = render_weights(alpha, merged.offsets)
+    t_mid = merged.t_mid
+    ones = torch.ones_like(weights)
+    opacity = composite(ones, weights, merged.offsets)
+    depth = composite(t_mid, weights, merged.offsets) / opacity.clamp_min(1e-4)
+    features = composite(torch.cat(feats)[perm], weights, merged.offsets)
+    rgb = None
+    if need_rgb:
+        # colour only where a sample contributes: most samples lie before or behind surfaces
+        kind = torch.cat([torch.full((v.shape[0],), k, dtype=torch.int8) for k, v in colour_in])[perm]
+        vec = torch.cat([v for _, v in colour_in])[perm]
+        feat_m = torch.cat(feats)[perm]
+        live = weights.detach() > 1e-4
+        colour = torch.zeros(weights.shape[0], 3)
+        for k in (0, 1, 2):
+            idx = torch.nonzero(live & (kind == k)).squeeze(1)
+            if idx.numel() == 0:
+                continue
+            if k == 0:
+                c = bg_field.color(feat_m[idx], vec[idx])
+            elif k == 1:
+                c = model.actors.color(feat_m[idx], vec[idx])
+            else:
+                c = vec[idx]
+            colour = colour.index_put((idx,), c)
+        rgb = composite(colour, weights, merged.offsets)
+        rgb = rgb + (1.0 - opacity)[:, None] * model.sky(d)
+    normals = None
+    if need_normals:
+        normals = composite(torch.cat(normal_parts)[perm], weights, merged.offsets)
+    out = RenderOutput(rgb, depth, _median_depth(weights, t_mid, merged.offsets, n), opacity, features, normals)
+    if keep_aux:
+        out.aux = aux
+    return out
+
+
+def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, chunk: int,
+                   need_rgb: bool = True, need_normals: bool = False, actor_mask: torch.Tensor | None = None,
+                   progress: str | None = None) -> dict[str, torch.Tensor]:
+    """Render many rays without gradients, ``chunk`` at a time; returns a dict of ``[N, ...]``."""
+    from tqdm import tqdm
+
+    parts: dict[str, list[torch.Tensor]] = {}
+    starts = range(0, o.shape[0], chunk)
+    with torch.no_grad():
+        for i in tqdm(starts, desc=progress or "render", unit="chunk", disable=progress is None, leave=False):
+            r = render_rays(model, o[i:i + chunk], d[i:i + chunk], times[i:i + chunk], need_rgb=need_rgb,
+                            need_normals=need_normals, actor_mask=actor_mask)
+            for k in ("rgb", "depth", "median_depth", "opacity", "features", "normals"):
+                v = getattr(r, k)
+                if v is not None:
+                    parts.setdefault(k, []).append(v)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+__all__ = ["RenderOutput", "box_span", "render_chunked", "render_rays"]
