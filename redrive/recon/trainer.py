@@ -206,9 +206,10 @@ class Trainer:
         save_checkpoint(self.run_dir, self.step, state)
         atomic_write_json(self.run_dir / "curves.json", self.curves)
 
-    def train(self, stop_at: int | None = None) -> dict:
+    def train(self, stop_at: int | None = None, on_step=None) -> dict:
         """Run to ``train.steps``. ``stop_at`` stops after that step without a checkpoint, as a
-        kill would (tests of interruption)."""
+        kill would (tests of interruption). ``on_step(trainer)`` is called after every step (a
+        benchmark's probe; time it spends is not the trainer's)."""
         from tqdm import tqdm
 
         tc = self.cfg.train
@@ -239,6 +240,8 @@ class Trainer:
             bar.update(1)
             if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
                 self.checkpoint()
+            if on_step is not None:
+                on_step(self)
         bar.close()
         return {"step": self.step, "curves": self.curves}
 

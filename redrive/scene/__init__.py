@@ -4,6 +4,6 @@ Pure data and interpolation, no neural code: reconstruction attaches fields to i
 editing changes the graph, never the fields' weights.
 """
 
-from redrive.scene.graph import ActorNode, SceneGraph
+from redrive.scene.graph import ActorNode, SceneGraph, SensorNode
 
-__all__ = ["ActorNode", "SceneGraph"]
+__all__ = ["ActorNode", "SceneGraph", "SensorNode"]

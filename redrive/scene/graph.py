@@ -44,6 +44,39 @@ class ActorNode(ActorTrack):
 
 
 @dataclass
+class SensorNode:
+    """A sensor of the rig: where it sits on the vehicle and, for cameras, how it projects."""
+
+    name: str
+    kind: str
+    """``camera`` or ``lidar``."""
+    vehicle_from_sensor: np.ndarray
+    """(4, 4) extrinsics."""
+    intrinsics: dict | None = None
+    """Cameras: ``CameraModel.to_dict()``."""
+    rolling_shutter_s: float = 0.0
+    rolling_shutter_direction: str = "top_to_bottom"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "vehicle_from_sensor": np.asarray(self.vehicle_from_sensor).tolist(),
+                "intrinsics": self.intrinsics, "rolling_shutter_s": self.rolling_shutter_s,
+                "rolling_shutter_direction": self.rolling_shutter_direction}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SensorNode":
+        return cls(d["name"], d["kind"], np.asarray(d["vehicle_from_sensor"], float), d.get("intrinsics"),
+                   float(d.get("rolling_shutter_s", 0.0)), d.get("rolling_shutter_direction", "top_to_bottom"))
+
+    def camera_model(self):
+        """The ``CameraModel`` of a camera node."""
+        from redrive.geometry.cameras import CameraModel
+
+        i = dict(self.intrinsics or {})
+        i["distortion"] = tuple(i.get("distortion", ()))
+        return CameraModel(**i)
+
+
+@dataclass
 class SceneGraph:
     """Everything that places content in space and time; saved with a reconstruction as JSON."""
 
@@ -55,6 +88,8 @@ class SceneGraph:
     """``scene_from_vehicle`` over time."""
     actors: dict[str, ActorNode] = field(default_factory=dict)
     """Actors by id."""
+    sensors: dict[str, SensorNode] = field(default_factory=dict)
+    """The sensor rig (cameras and LiDARs on the ego vehicle) by name."""
 
     @classmethod
     def from_log(cls, log, margin_m: float = 10.0, height_m: tuple[float, float] = (-5.0, 15.0),
@@ -82,7 +117,10 @@ class SceneGraph:
         scene_from_world[:3, 3] = -centre
         actors = {a.id: _actor_node(a, scene_from_world) for a in log.actors.values()}
         ego = Trajectory(log.ego.times, scene_from_world @ log.ego.poses)
-        return cls(world_from_scene, np.stack([lo, hi]), ego, actors)
+        sensors = {name: SensorNode(name, "camera", c.vehicle_from_camera, c.intrinsics.to_dict(), c.rolling_shutter_s,
+                                    c.rolling_shutter_direction) for name, c in log.cameras.items()}
+        sensors.update({name: SensorNode(name, "lidar", lid.vehicle_from_lidar) for name, lid in log.lidars.items()})
+        return cls(world_from_scene, np.stack([lo, hi]), ego, actors, sensors)
 
     @property
     def scene_from_world(self) -> np.ndarray:
@@ -122,13 +160,16 @@ class SceneGraph:
             "bounds": self.bounds.tolist(),
             "ego": {"times": self.ego.times.tolist(), "poses": self.ego.poses.tolist()},
             "actors": [a.to_dict() for a in self.actors.values()],
+            "sensors": [sn.to_dict() for sn in self.sensors.values()],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "SceneGraph":
         actors = [ActorNode.from_dict(a) for a in d["actors"]]
+        sensors = [SensorNode.from_dict(sn) for sn in d.get("sensors", [])]
         return cls(np.asarray(d["world_from_scene"], float), np.asarray(d["bounds"], float),
-                   Trajectory(np.asarray(d["ego"]["times"]), np.asarray(d["ego"]["poses"])), {a.id: a for a in actors})
+                   Trajectory(np.asarray(d["ego"]["times"]), np.asarray(d["ego"]["poses"])), {a.id: a for a in actors},
+                   {sn.name: sn for sn in sensors})
 
 
 def _actor_node(track: ActorTrack, scene_from_world: np.ndarray) -> ActorNode:
