@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "BenchmarkReport", "median_time", "standard_parser", "machine_info", "git_commit"]
+__all__ = ["REPO", "BenchmarkReport", "median_time", "median_cpu_time", "paired_median_times", "standard_parser", "machine_info", "git_commit"]
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -39,6 +39,39 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def median_cpu_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median process CPU time (all threads) of ``fn()`` in seconds.
+
+    On a shared machine wall time includes the time our threads spent descheduled; CPU time
+    divided by the thread count is what the run would take on cores of its own (an estimate:
+    it assumes the threads would have overlapped perfectly)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times)
+
+
+def paired_median_times(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median wall times of several functions measured in alternation (a, b, a, b, ...).
+
+    On a noisy machine this makes a ratio between them fair: each sees the same stretches of
+    contention, rather than one being timed in a quiet minute and the other in a busy one."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(max(1, repeats)):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def standard_parser(doc: str | None) -> argparse.ArgumentParser:

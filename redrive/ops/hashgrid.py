@@ -119,10 +119,6 @@ class HashGridConfig:
         )
 
 
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    return x.dtype
-
-
 class _HashGridFn(torch.autograd.Function):
     """Forward of the encoding. ``read_table`` is what the kernel reads (the table itself, or a
     half-precision copy of it); gradients go to ``table``."""
