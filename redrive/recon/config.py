@@ -18,8 +18,10 @@ class FieldConfig:
 
     levels: int = 12
     """Hash-grid levels of the background SDF."""
-    log2_hashmap_size: int = 16
-    """log2 rows per hashed level (2^16 x 2 fp32 = 512 KiB per level: stays in cache)."""
+    log2_hashmap_size: int = 19
+    """log2 rows per hashed level. A street of ~100 x 20 m has far more surface cells at the
+    fine levels than 2^16 rows: collisions blurred the colour, so the table trades cache
+    locality for capacity."""
     base_resolution: int = 16
     """Cells per axis of the coarsest level (over the longest side of the bounds)."""
     finest_cell_m: float = 0.04
@@ -48,7 +50,7 @@ class ActorConfig:
     """Give tracked actors their own SDFs (off: the background explains everything)."""
     levels: int = 10
     """Hash-grid levels of the shared actor grid."""
-    log2_hashmap_size: int = 16
+    log2_hashmap_size: int = 17
     """log2 rows per hashed level of the actor grid."""
     finest_cell_m: float = 0.03
     """Target finest cell size inside an actor box, metres."""
@@ -78,7 +80,7 @@ class SamplingConfig:
     """Cap on background samples per ray."""
     update_every: int = 200
     """Steps between occupancy-grid updates from the SDF (0: never)."""
-    update_band_m: float = 0.5
+    update_band_m: float = 0.25
     """Cells whose |SDF| exceeds this at their centre become empty at an update."""
 
 
@@ -114,8 +116,8 @@ class LossConfig:
 class TrainConfig:
     """Optimisation."""
 
-    steps: int = 3000
-    """Optimisation steps."""
+    steps: int = 1700
+    """Optimisation steps (the default preset fits ~20 minutes on the 2-core machine)."""
     camera_rays: int = 2048
     """Camera rays per step."""
     lidar_rays: int = 1024
@@ -177,7 +179,7 @@ PRESETS: dict[str, list[str]] = {
     "fast": [
         "train.steps=600", "train.camera_rays=2048", "train.lidar_rays=1024", "train.lr=0.02",
         "train.pixel_stride=2", "background.levels=10", "background.finest_cell_m=0.08", "sampling.max_samples=32",
-        "sampling.update_every=150", "eval.max_frames_per_camera=4", "eval.max_sweeps=5",
+        "sampling.update_every=150", "eval.max_frames_per_camera=2", "eval.max_sweeps=3",
         "actors.levels=8", "actors.samples=12", "eval.mesh_resolution_m=0.2",
     ],
     "default": [],

@@ -197,7 +197,7 @@ class Trainer:
         total = sum(terms.values())
         stats = {k2: float(v.detach()) for k2, v in terms.items()}
         stats["psnr"] = float(-10.0 * torch.log10(mse.detach().clamp_min(1e-10)))
-        stats["inv_s"] = float(model.inv_s)
+        stats["inv_s"] = float(model.inv_s.detach())
         return total, stats
 
     # ------------------------------------------------------------------ loop

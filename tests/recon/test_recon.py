@@ -14,6 +14,7 @@ from redrive.recon.trainer import Trainer, load_run
 
 # Small batches and a coarse model: a few hundred steps in well under a minute.
 SMALL = ["train.camera_rays=512", "train.lidar_rays=256", "train.lr=0.02", "train.log_every=10",
+         "background.log2_hashmap_size=15", "actors.log2_hashmap_size=15",
          "background.levels=8", "background.finest_cell_m=0.1", "actors.levels=6", "actors.samples=8",
          "sampling.max_samples=24", "sampling.update_every=100", "background.distant_samples=4"]
 
@@ -33,7 +34,7 @@ def _fixed_rays(trainer, n=2048):
 def _psnr(model, rays) -> float:
     r = render_chunked(model, rays.origins, rays.directions, rays.times, 4096)
     rgb = model.appearance(r["rgb"], rays.targets["image"]).clamp(0, 1)
-    return float(-10 * torch.log10(((rgb - rays.targets["rgb"]) ** 2).mean()))
+    return float(-10 * torch.log10(((rgb.detach() - rays.targets["rgb"]) ** 2).mean()))
 
 
 def _lidar_error(model, trainer, n=2048) -> float:
@@ -132,7 +133,8 @@ def test_eval_and_mesh_commands_write_their_outputs(tiny_log, tmp_path, capsys):
 
     run = tmp_path / "run"
     args = ["recon", str(tiny_log), "--out", str(run), "--preset", "fast", "--quiet"]
-    for o in SMALL + ["train.steps=20", "train.checkpoint_every=20", "eval.mesh_resolution_m=0.4"]:
+    for o in SMALL + ["train.steps=20", "train.checkpoint_every=20", "eval.mesh_resolution_m=0.4",
+                      "eval.max_frames_per_camera=0", "eval.max_sweeps=0"]:
         args += ["--set", o]
     assert main(args) == 0
     assert main(["eval", str(run), "--quiet"]) == 0
