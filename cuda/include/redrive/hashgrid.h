@@ -77,6 +77,28 @@ template <typename S> RD_HD void hg_weight_factors(const HgCell<S>& c, int corne
     }
 }
 
+// Adds F values to a gradient row. The CPU fp32, F = 2 case (the common configuration) does it
+// as one 8-byte load/add/store, halving the store instructions of the scatter (within the noise
+// of the shared reference machine: 0.8-0.9 M pts/s per thread either way).
+template <int F, typename S, typename Acc> struct RowAdd {
+    RD_HD static void add(S* row, const S* v) {
+#pragma unroll
+        for (int f = 0; f < F; ++f) Acc::add(row + f, v[f]);
+    }
+};
+#if !defined(__CUDACC__) && defined(__SSE2__)
+}  // namespace rd
+#include <immintrin.h>
+namespace rd {
+template <> struct RowAdd<2, float, PlainAdd> {
+    static inline void add(float* row, const float* v) {
+        __m128 r = _mm_castpd_ps(_mm_load_sd((const double*)row));
+        __m128 a = _mm_castpd_ps(_mm_load_sd((const double*)v));
+        _mm_store_sd((double*)row, _mm_castps_pd(_mm_add_ps(r, a)));
+    }
+};
+#endif
+
 // out[F] = sum_corners w_c * table[c]
 template <int F, typename S, typename T>
 RD_HD void hg_level_forward(const HgCell<S>& c, const T* level_table, S out[F]) {
@@ -102,9 +124,10 @@ RD_HD void hg_level_backward(const HgCell<S>& c, const T* level_table, const S g
         hg_weight_factors(c, corner, w, s);
         if (level_grad_table) {
             S wc = w[0] * w[1] * w[2];
-            S* row = level_grad_table + (size_t)c.rows[corner] * F;
+            S v[F];
 #pragma unroll
-            for (int f = 0; f < F; ++f) Acc::add(row + f, wc * g[f]);
+            for (int f = 0; f < F; ++f) v[f] = wc * g[f];
+            RowAdd<F, S, Acc>::add(level_grad_table + (size_t)c.rows[corner] * F, v);
         }
         if (want_x) {
             const T* row = level_table + (size_t)c.rows[corner] * F;
