@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import time
@@ -26,7 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "BenchmarkReport", "median_time", "median_cpu_time", "paired_median_times", "standard_parser", "machine_info", "git_commit"]
+__all__ = ["REPO", "BenchmarkReport", "median_time", "median_cpu_time", "paired_median_times", "standard_parser",
+           "machine_info", "git_commit", "peak_rss_bytes", "write_report"]
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -106,6 +108,24 @@ def machine_info() -> str:
     return f"{cpu}, {os.cpu_count()} cpus{load}"
 
 
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process so far, in bytes (``ru_maxrss`` is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def write_report(json_path: Path | None, name: str, figures: dict[str, float]) -> dict:
+    """The benchmark's JSON object ``{"benchmark", "commit", "machine", "figures"}``; written
+    atomically to ``json_path`` unless it is None. For scripts that print their own table."""
+    doc = {"benchmark": name, "commit": git_commit(), "machine": machine_info(), "figures": figures}
+    if json_path is not None:
+        json_path = Path(json_path)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = json_path.with_name(f".{json_path.name}.tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, json_path)
+    return doc
+
+
 class BenchmarkReport:
     """Collects figures, prints them as a table and optionally writes the JSON object."""
 
@@ -126,11 +146,7 @@ class BenchmarkReport:
 
     def finish(self, json_path: Path | None) -> dict:
         self.figures.setdefault("wall_s", time.perf_counter() - self.started)
-        doc = {"benchmark": self.name, "commit": git_commit(), "machine": machine_info(), "figures": self.figures}
+        doc = write_report(json_path, self.name, self.figures)
         if json_path is not None:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = json_path.with_name(f".{json_path.name}.tmp")
-            tmp.write_text(json.dumps(doc, indent=1) + "\n")
-            os.replace(tmp, json_path)
             print(f"\nwrote {json_path}")
         return doc

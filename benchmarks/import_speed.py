@@ -13,22 +13,19 @@ to merely read and parse the same source files (feather tables, protobuf records
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, median_time, standard_parser, write_report  # noqa: E402
+
 REALDATA = REPO / ".." / "shared" / "realdata"
 AV2_LOG = REALDATA / "av2_sensor_testlogs" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
 WAYMO_FILE = REALDATA / "waymo_pvps_one_frame" / "pvps_data_one_frame.tfrecord"
@@ -43,16 +40,6 @@ class Row:
     """What was measured, e.g. ``import av2``."""
     figures: dict[str, float]
     """metric_with_unit -> value."""
-
-
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (imports, file cache)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 # ---------------------------------------------------------------------- import section
@@ -115,8 +102,8 @@ def import_section(repeats: int) -> list[Row]:
             def run() -> None:
                 import_log(fmt, src, out, ImportOptions(overwrite=True))
 
-            t_import = _median_time(run, repeats)
-            t_parse = _median_time(parse, repeats)
+            t_import = median_time(run, repeats)
+            t_parse = median_time(parse, repeats)
             rows.append(Row(f"import {fmt}", {
                 f"import_{fmt}_frames_s": frames / t_import,
                 f"import_{fmt}_wall_s": t_import,
@@ -146,7 +133,7 @@ def export_section(repeats: int) -> list[Row]:
         log = DriveLog.open(log_dir)
         frames = len(next(iter(log.cameras.values())))
         options = ExportOptions(overwrite=True)
-        t_copy = _median_time(lambda: (shutil.rmtree(tmp / "copy", ignore_errors=True), shutil.copytree(log_dir, tmp / "copy")), repeats)
+        t_copy = median_time(lambda: (shutil.rmtree(tmp / "copy", ignore_errors=True), shutil.copytree(log_dir, tmp / "copy")), repeats)
         cases = {
             "kitti": lambda: kitti.export(log_dir, tmp / "kitti", ExportOptions(cameras=[next(iter(log.cameras))], overwrite=True)),
             "kitti_raw": lambda: kitti.export(log_dir, tmp / "kitti_raw", ExportOptions(overwrite=True),
@@ -155,7 +142,7 @@ def export_section(repeats: int) -> list[Row]:
             "drivelog": lambda: drivelog.export(log_dir, tmp / "dl", options),
         }
         for fmt, fn in cases.items():
-            t = _median_time(fn, repeats)
+            t = median_time(fn, repeats)
             rows.append(Row(f"export {fmt} ({preset})", {
                 f"export_{fmt}_frames_s": frames / t,
                 f"export_{fmt}_wall_s": t,
@@ -173,22 +160,8 @@ SECTIONS: dict[str, Callable[[int], list[Row]]] = {
 
 
 # ---------------------------------------------------------------------- reporting
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} cpus, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    parser = standard_parser(__doc__)
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would interleave with the table
@@ -200,11 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             for metric, value in row.figures.items():
                 print(f"{row.name:<22} {metric:<32} {value:>12.4g}")
             figures.update(row.figures)
-    if args.json:
-        doc = {"benchmark": "import_speed", "commit": _commit(), "machine": _machine(), "figures": figures}
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        os.replace(tmp, args.json)
+    write_report(args.json, "import_speed", figures)
     return 0
 
 

@@ -10,20 +10,14 @@ time / ``lidar_rays`` (or ``camera_rays``) time; both include the sensor-frame d
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, median_time, standard_parser, write_report  # noqa: E402
+
 sys.path.insert(0, str(REPO))
 
 from redrive.geometry import se3  # noqa: E402
@@ -32,16 +26,6 @@ from redrive.log.types import CameraSensor, Trajectory  # noqa: E402
 from redrive.render.lidar_models import LIDAR_LIBRARY, lidar_model  # noqa: E402
 from redrive.render.rays import camera_rays, lidar_rays  # noqa: E402
 from redrive.render.sensors import VEHICLE_FROM_FORWARD_CAMERA  # noqa: E402
-
-
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _ego() -> Trajectory:
@@ -61,9 +45,9 @@ def measure(repeats: int) -> dict[str, float]:
     for name in LIDAR_LIBRARY:
         model = lidar_model(name)
         rays = lidar_rays(model, ego, mount, 3.0)
-        fast = _median_time(lambda: lidar_rays(model, ego, mount, 3.0), repeats)
+        fast = median_time(lambda: lidar_rays(model, ego, mount, 3.0), repeats)
         firings = model.firings(sweep_start=3.0)
-        slow = _median_time(lambda: _naive(ego, mount, 3.0 + firings.time_s, firings.directions()), max(1, repeats // 2))
+        slow = median_time(lambda: _naive(ego, mount, 3.0 + firings.time_s, firings.directions()), max(1, repeats // 2))
         key = name.replace("-", "_")
         figures[f"{key}_rays"] = float(len(rays))
         figures[f"{key}_wall_ms"] = fast * 1e3
@@ -71,43 +55,26 @@ def measure(repeats: int) -> dict[str, float]:
         figures[f"{key}_speedup_x"] = slow / fast
     cam = CameraSensor("cam", CameraModel("opencv", 1920, 1080, 1000.0, 1000.0, 959.5, 539.5, (-0.1, 0.01, 0.0, 0.0)),
                        se3.make_pose(VEHICLE_FROM_FORWARD_CAMERA, [1.5, 0.0, 1.6]), np.array([3.0]), 0.03)
-    fast = _median_time(lambda: camera_rays(cam, ego, 3.0), repeats)
+    fast = median_time(lambda: camera_rays(cam, ego, 3.0), repeats)
     uv = cam.intrinsics.pixel_grid()
 
     def naive_camera() -> None:
         _naive(ego, cam.vehicle_from_camera, 3.0 + cam.pixel_time_offsets(uv), cam.intrinsics.unproject(uv))
 
-    slow = _median_time(naive_camera, max(1, repeats // 2))
+    slow = median_time(naive_camera, max(1, repeats // 2))
     figures["camera_1080p_rs_wall_ms"] = fast * 1e3
     figures["camera_1080p_rs_mrays_s"] = uv.shape[0] / fast / 1e6
     figures["camera_1080p_rs_speedup_x"] = slow / fast
     return figures
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
+    args = standard_parser(__doc__).parse_args(argv)
     figures = measure(2 if args.quick else 5)
     print(f"{'metric':<36} {'value':>12}")
     for metric, value in figures.items():
         print(f"{metric:<36} {value:>12.4g}")
-    if args.json:
-        doc = {"benchmark": "sensor_rays", "commit": _commit(),
-               "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
-               "figures": figures}
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        os.replace(tmp, args.json)
+    write_report(args.json, "sensor_rays", figures)
     return 0
 
 

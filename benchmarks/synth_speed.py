@@ -10,12 +10,8 @@ that the ratio holds on a busy machine.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,13 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import peak_rss_bytes, standard_parser, write_report  # noqa: E402
 
 
 def _baseline_cast_s(scene, rays: int) -> float:
@@ -51,10 +42,8 @@ def _baseline_cast_s(scene, rays: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="use the tiny preset")
+    parser = standard_parser(__doc__)
     parser.add_argument("--preset", default=None, help="preset to time (default: default, or tiny with --quick)")
-    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     name = args.preset or ("tiny" if args.quick else "default")
 
@@ -72,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         usage1 = resource.getrusage(resource.RUSAGE_SELF)
         # CPU seconds are less sensitive than wall time to other jobs on a shared machine.
         cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+        peak_gb = peak_rss_bytes() / 1e9
     frames = sum(len(c.frame_times) for c in scene.cameras)
     sweeps = sum(len(s.sweep_times) for s in scene.lidars)
     rays = sum(c.intrinsics.width * c.intrinsics.height * len(c.frame_times) for c in scene.cameras)
@@ -95,13 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
-    if args.json:
-        doc = {"benchmark": "synth_speed" if name == "default" else f"synth_speed_{name}", "commit": _commit(),
-               "machine": f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
-               "figures": {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_gb": round(peak_gb, 3),
-                           "baseline_cast_s": round(base, 2), "ratio_vs_baseline": round(wall / base, 2),
-                           "frames_per_s": round((frames + sweeps) / wall, 3)}}
-        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+    write_report(args.json, "synth_speed" if name == "default" else f"synth_speed_{name}",
+                 {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_gb": round(peak_gb, 3),
+                  "baseline_cast_s": round(base, 2), "ratio_vs_baseline": round(wall / base, 2),
+                  "frames_per_s": round((frames + sweeps) / wall, 3)})
     return 0
 
 
