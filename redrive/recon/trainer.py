@@ -227,6 +227,7 @@ class Trainer:
             loss, stats = self.losses(k)
             loss.backward()
             self.opt.step()
+            loss_value = float(loss.detach())
             self.step += 1
             done_here += 1
             su = self.cfg.sampling.update_every
@@ -234,8 +235,8 @@ class Trainer:
                 stats["occupied"] = update_occupancy(self.model, self.cfg.sampling.update_band_m)
             elapsed = time.perf_counter() - t_start
             if self.step % tc.log_every == 0 or self.step == tc.steps:
-                self.curves.append({"step": self.step, "loss": float(loss), **stats})
-            bar.set_postfix(loss=f"{float(loss):.4f}", psnr=f"{stats['psnr']:.2f}",
+                self.curves.append({"step": self.step, "loss": loss_value, **stats})
+            bar.set_postfix(loss=f"{loss_value:.4f}", psnr=f"{stats['psnr']:.2f}",
                             rays_s=f"{done_here * rays_per_step / max(elapsed, 1e-9):.0f}")
             bar.update(1)
             if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
