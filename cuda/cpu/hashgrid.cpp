@@ -43,28 +43,54 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
     }
 }
 
+// The input gradient sums over levels, and levels are split across threads: thread 0 adds into
+// the output directly, the others into their own [N, 3] partials, summed once at the end.
+template <typename S>
+class InputGradPartials {
+  public:
+    InputGradPartials(S* gx, int64_t n, int nt) : gx_(gx), n_(n), partial_(gx && nt > 1 ? nt - 1 : 0) {}
+
+    // Inside the parallel region: this thread's accumulator, or nullptr when gx is not wanted.
+    S* for_thread(int tid) {
+        if (!gx_) return nullptr;
+        if (tid == 0) return gx_;
+        partial_[tid - 1].assign((size_t)n_ * 3, (S)0);
+        return partial_[tid - 1].data();
+    }
+
+    void reduce(const S* x) {
+        if (!gx_) return;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n_; ++i) {
+            for (int k = 0; k < 3; ++k) {
+                S v = gx_[3 * i + k];
+                for (auto& pt : partial_) v += pt[3 * i + k];
+                // Clamped coordinates do not move the encoding.
+                gx_[3 * i + k] = v * hg_inside(x[3 * i + k]);
+            }
+        }
+    }
+
+  private:
+    S* gx_;
+    int64_t n_;
+    std::vector<std::vector<S>> partial_;
+};
+
 // The table gradient is a scatter-add. Rather than atomics or per-thread copies of the table,
 // each thread owns whole levels (round robin, so cheap dense levels are spread out) and walks all
 // points for them: no conflicts, deterministic sums, and the owned level's gradient rows stay in
-// cache. The input gradient sums over levels, so each thread keeps its own [N, 3] partial.
+// cache.
 template <int F, typename S, typename T>
 void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table, const S* gout,
                    S* gtable, S* gx) {
     const int L = p.n_levels;
     const int nt = omp_get_max_threads() < L ? omp_get_max_threads() : L;
-    std::vector<std::vector<S>> partial(gx && nt > 1 ? nt - 1 : 0);
+    InputGradPartials<S> gx_parts(gx, n, nt);
 #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num();
-        S* my_gx = nullptr;
-        if (gx) {
-            if (tid == 0) {
-                my_gx = gx;
-            } else {
-                partial[tid - 1].assign((size_t)n * 3, (S)0);
-                my_gx = partial[tid - 1].data();
-            }
-        }
+        S* my_gx = gx_parts.for_thread(tid);
         for (int64_t b = 0; b < n; b += kBlock) {
             const int64_t e = b + kBlock < n ? b + kBlock : n;
             for (int l = tid; l < L; l += nt) {
@@ -87,17 +113,7 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
             }
         }
     }
-    if (gx) {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; ++i) {
-            for (int k = 0; k < 3; ++k) {
-                S v = gx[3 * i + k];
-                for (auto& pt : partial) v += pt[3 * i + k];
-                // Clamped coordinates do not move the encoding.
-                gx[3 * i + k] = v * hg_inside(x[3 * i + k]);
-            }
-        }
-    }
+    gx_parts.reduce(x);
 }
 
 template <int F, typename S, typename T>
@@ -105,19 +121,11 @@ void backward_backward_impl(const HashGridParams& p, int64_t n, const S* x, cons
                             const S* gout, const S* ggx, S* gtable, S* ggout, S* gx) {
     const int L = p.n_levels;
     const int nt = omp_get_max_threads() < L ? omp_get_max_threads() : L;
-    std::vector<std::vector<S>> partial(gx && nt > 1 ? nt - 1 : 0);
+    InputGradPartials<S> gx_parts(gx, n, nt);
 #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num();
-        S* my_gx = nullptr;
-        if (gx) {
-            if (tid == 0) {
-                my_gx = gx;
-            } else {
-                partial[tid - 1].assign((size_t)n * 3, (S)0);
-                my_gx = partial[tid - 1].data();
-            }
-        }
+        S* my_gx = gx_parts.for_thread(tid);
         for (int64_t b = 0; b < n; b += kBlock) {
             const int64_t e = b + kBlock < n ? b + kBlock : n;
             for (int l = tid; l < L; l += nt) {
@@ -144,16 +152,7 @@ void backward_backward_impl(const HashGridParams& p, int64_t n, const S* x, cons
             }
         }
     }
-    if (gx) {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; ++i) {
-            for (int k = 0; k < 3; ++k) {
-                S v = gx[3 * i + k];
-                for (auto& pt : partial) v += pt[3 * i + k];
-                gx[3 * i + k] = v * hg_inside(x[3 * i + k]);
-            }
-        }
-    }
+    gx_parts.reduce(x);
 }
 
 // Dispatch on (scalar, table storage) and the feature count, which is a compile-time constant
