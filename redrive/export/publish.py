@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from redrive.errors import RedriveError
+from redrive.log.writer import replace_directory
 
 MARKER = ".redrive-export"
 """File written inside every published directory, so that ``overwrite`` only ever replaces a
@@ -76,10 +77,4 @@ class PublishDir:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
         (self.tmp / MARKER).write_text("complete\n")
-        if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            os.replace(self.out, old)
-            os.replace(self.tmp, self.out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.out)
+        replace_directory(self.tmp, self.out)

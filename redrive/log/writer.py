@@ -44,6 +44,18 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode("utf-8"))
 
 
+def replace_directory(tmp: Path, out: Path) -> None:
+    """Move a finished directory ``tmp`` to ``out``; an existing ``out`` is removed only after the
+    new one is in place, so some complete version is always there."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
 def save_npz(path: Path, compress_level: int = 1, **arrays: np.ndarray) -> None:
     """Like ``np.savez_compressed`` but at a chosen zlib level: level 1 is several times faster
     than numpy's default and loses little size on depth maps and point clouds."""
@@ -338,13 +350,6 @@ class DriveLogWriter:
         if self._gt:
             self.manifest["ground_truth"] = self._gt
         atomic_write_json(self.tmp_dir / MANIFEST_NAME, self.manifest)
-        if self.out_dir.exists():
-            # Replace only after the new log is complete; the old one is removed last.
-            old = self.out_dir.parent / f".{self.out_dir.name}.old-{os.getpid()}"
-            os.replace(self.out_dir, old)
-            os.replace(self.tmp_dir, self.out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp_dir, self.out_dir)
+        replace_directory(self.tmp_dir, self.out_dir)
         self._closed = True
         return self.out_dir
