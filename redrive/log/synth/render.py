@@ -164,16 +164,11 @@ def generate(out_dir: str | Path, preset: str = "default", seed: int = 0, overwr
 
 def load_scene(log_dir: str | Path) -> SynthScene:
     """The scene description of a generated log (to edit and re-render it)."""
-    from redrive.log.manifest import MANIFEST_NAME
+    from redrive.log.manifest import MANIFEST_NAME, read_json
 
     log_dir = Path(log_dir)
     manifest = log_dir / MANIFEST_NAME
-    try:
-        doc = json.loads(manifest.read_text())
-    except FileNotFoundError:
-        raise LogFormatError(manifest, "", None, "file does not exist (is this a DriveLog directory?)") from None
-    except (OSError, ValueError) as exc:
-        raise LogFormatError(manifest, "", None, f"cannot be read as JSON: {exc}") from None
+    doc = read_json(manifest)
     source = doc.get("source") if isinstance(doc, dict) else None
     if not isinstance(source, dict) or source.get("generator") != GENERATOR:
         raise RedriveError(f"{log_dir} was not made by the synthetic generator (its log.json source has no "

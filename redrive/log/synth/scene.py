@@ -9,7 +9,6 @@ from it deterministically, and edits are functions from one description to anoth
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,13 +255,10 @@ class SynthScene:
 
     @classmethod
     def load(cls, path: str | Path) -> "SynthScene":
+        from redrive.log.manifest import read_json
+
         path = Path(path)
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise LogFormatError(path, "", None, "file does not exist") from None
-        except (OSError, ValueError) as exc:
-            raise LogFormatError(path, "", None, f"cannot be read as JSON: {exc}") from None
+        doc = read_json(path)
         if not isinstance(doc, dict):
             raise LogFormatError(path, "", type(doc).__name__, "expected a JSON object")
         return cls.from_dict(doc, path)
