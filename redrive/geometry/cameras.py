@@ -54,16 +54,6 @@ class CameraModel:
         """The 3x3 intrinsic matrix."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def distort(self, xy: np.ndarray) -> np.ndarray:
-        """Normalised undistorted coordinates (N, 2) -> distorted (N, 2); identity for pinhole."""
-        if self.model == "opencv":
-            return _radtan_distort(xy, self._radtan())[0]
-        if self.model == "fisheye":
-            r = np.linalg.norm(xy, axis=-1)
-            theta = np.arctan(r)
-            return xy * _fisheye_scale(theta, r, self.distortion)[:, None]
-        return xy
-
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Project camera-frame points (N, 3).
 

@@ -8,7 +8,6 @@ few kilometres, which is what the fields and kernels compute in.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -150,9 +149,6 @@ class SceneGraph:
             poses[:, j] = node.trajectory.at(times)
         sizes = np.array([self.actors[i].size for i in ids]).reshape(len(ids), 3)
         return {"present": present, "scene_from_box": poses, "size": sizes, "ids": np.array(ids, dtype=object)}
-
-    def copy(self) -> "SceneGraph":
-        return copy.deepcopy(self)
 
     def to_dict(self) -> dict:
         return {
