@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -16,11 +17,16 @@ from redrive.scene.graph import SceneGraph
 
 class ActorPoses(nn.Module):
     """Actor boxes tabulated over time for ray/box tests: ``box_from_scene [F, A, 3, 4]``,
-    ``present [F, A]``, at times ``t0 + k * step``. Derived from the scene graph (buffers are
-    rebuilt, not learned)."""
+    ``present [F, A]``, at times ``t0 + k * step``, and ``field_index [A]``: the slot of each box's
+    SDF in its ``ActorFields`` (the identity for a reconstruction; an edit can render one learned
+    actor in several boxes, or boxes of another run's fields). Derived from a scene graph
+    (buffers are rebuilt, not learned), so an edited graph gives edited poses."""
 
-    def __init__(self, scene: SceneGraph, ids: list[str], step: float):
+    def __init__(self, scene: SceneGraph, ids: list[str], step: float, field_index: list[int] | None = None):
         super().__init__()
+        if field_index is not None and len(field_index) != len(ids):
+            raise ValueError(f"field_index has {len(field_index)} entries for {len(ids)} actors")
+        self.ids = list(ids)
         t0, t1 = float(scene.ego.times[0]), float(scene.ego.times[-1])
         for a in ids:  # actors may be tracked beyond the ego's span
             t0 = min(t0, float(scene.actors[a].trajectory.times[0]))
@@ -37,6 +43,15 @@ class ActorPoses(nn.Module):
             present = np.zeros((len(times), 0), bool)
         self.register_buffer("box_from_scene", torch.from_numpy(inv).float(), persistent=False)
         self.register_buffer("present", torch.from_numpy(present), persistent=False)
+        index = list(range(len(ids))) if field_index is None else list(field_index)
+        self.register_buffer("field_index", torch.tensor(index, dtype=torch.int64), persistent=False)
+
+    def keeping(self, mask: torch.Tensor) -> ActorPoses:
+        """A shallow copy in which the boxes where ``mask [A]`` is False are absent."""
+        out = copy.copy(self)
+        out._buffers = dict(self._buffers)
+        out._buffers["present"] = self.present & mask[None, :]
+        return out
 
     def frames(self, times: torch.Tensor) -> torch.Tensor:
         k = torch.round((times.double() - self.t0) / self.step).long()

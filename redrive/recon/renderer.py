@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from redrive.ops import MarchConfig, PackedSamples, composite, merge_packed, neus_alpha, ray_box_intersect, render_weights
-from redrive.recon.model import SceneModel
+from redrive.recon.fields import ActorFields
+from redrive.recon.model import ActorPoses, SceneModel
 
 
 @dataclass
@@ -85,13 +86,38 @@ def _median_depth(weights: torch.Tensor, t: torch.Tensor, offsets: torch.Tensor,
     return out
 
 
+@dataclass
+class ActorLayer:
+    """Boxes rendered with one set of actor fields: ``poses.field_index`` picks each box's slot
+    in ``fields``. A reconstruction has one layer (its own actors); an edited scene may move
+    boxes, repeat a slot, or add a layer with another run's fields."""
+
+    fields: ActorFields
+    poses: ActorPoses
+
+    @property
+    def half_sizes(self) -> torch.Tensor:
+        """``[A, 3]`` half extents of the boxes the rays are tested against (grown by the margin)."""
+        return self.fields.half_extent[self.poses.field_index]
+
+
+def model_layers(model: SceneModel) -> list[ActorLayer]:
+    """The reconstruction's own actors as they were recorded."""
+    return [ActorLayer(model.actors, model.poses)] if model.actors is not None else []
+
+
 def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, *, need_rgb: bool,
                 generator: torch.Generator | None = None, need_normals: bool = False,
-                keep_aux: bool = False, actor_mask: torch.Tensor | None = None) -> RenderOutput:
+                keep_aux: bool = False, actor_mask: torch.Tensor | None = None,
+                layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None) -> RenderOutput:
     """Render ``[N]`` rays (scene frame, unit directions, per-ray times).
 
     ``generator`` jitters sample positions (training); without it samples are deterministic.
-    ``actor_mask`` ``[A]`` bool disables actors (editing: removal) without touching the fields.
+    ``actor_mask`` ``[A]`` bool disables the model's own actors (removal) without touching the
+    fields. ``layers`` replaces the model's actors (editing: moved, repeated or foreign actors;
+    ``actor_mask`` then does not apply). ``far`` ``[N]`` stops every ray at that distance (an
+    opaque object inserted there): nothing behind it is sampled, the sky is not added on those
+    rays, and the caller composites its object with the remaining transmittance ``1 - opacity``.
     """
     cfg = model.cfg
     n = o.shape[0]
@@ -100,62 +126,73 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     lo, hi = bg_field.lo, bg_field.lo + bg_field.extent
     t_in, t_out = box_span(o, d, lo, hi)
     inside = t_out > t_in
+    if layers is None:
+        layers = model_layers(model)
+        if actor_mask is not None and layers:
+            layers = [ActorLayer(model.actors, model.poses.keeping(actor_mask))]
 
     # --- background samples through the occupancy grid
     sc = cfg.sampling
     near = t_in + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
-    bg = model.occupancy.march(o, d, near, torch.where(inside, t_out, t_in),
+    bg_far = torch.where(inside, t_out, t_in)
+    if far is not None:
+        bg_far = torch.minimum(bg_far, far)
+    bg = model.occupancy.march(o, d, near, bg_far,
                                MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples))
     sets: list[PackedSamples] = [bg]
     bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
     bg_sdf, bg_feat = bg_field.query(bg_pts)
     sdfs, feats, kinds = [bg_sdf], [bg_feat], [0]
-    dirs_all = [d[bg.ray_indices]]
-    # colour inputs per set (kind 0: background, 1: actors, 2: distant with its colour already)
-    colour_in: list[tuple[int, torch.Tensor]] = [(0, d[bg.ray_indices])]
+    # colour of each set's samples: (colour function of (features, vector), vector per sample);
+    # the distant region brings its colour already (function None)
+    colour_in: list[tuple] = [(bg_field.color, d[bg.ray_indices])]
     normal_parts: list[torch.Tensor] = []
     if need_normals:
         normal_parts.append(torch.nn.functional.normalize(bg_field.gradient(bg_pts, False), dim=-1))
 
-    # --- actor samples: S per (ray, box) hit, one set per hit rank so each set is sorted
+    # --- actor samples: S per (ray, box) hit, one set per layer and hit rank so each set is sorted
     aux: dict = {"bg_pts": bg_pts, "bg_sdf": bg_sdf}
     actor_sets = []
-    if model.actors is not None and n:
-        poses = model.poses
+    S = cfg.actors.samples
+    for layer_no, layer in enumerate(layers if n else []):
+        poses, fields = layer.poses, layer.fields
+        if poses.field_index.numel() == 0:
+            continue
         frames = poses.frames(times)
-        present = poses.present if actor_mask is None else poses.present & actor_mask[None, :]
-        hits = ray_box_intersect(o, d, frames, poses.box_from_scene, model.actor_half_sizes(), present)
-        if hits.ray_indices.numel():
-            S = cfg.actors.samples
-            rank = torch.arange(hits.ray_indices.numel()) - hits.offsets[hits.ray_indices]
-            for r in range(int(rank.max()) + 1):
-                sel = torch.nonzero(rank == r).squeeze(1)
-                ri, ai = hits.ray_indices[sel], hits.actor_indices[sel]
-                a0, a1 = hits.t_in[sel], hits.t_out[sel]
-                u = torch.rand(sel.numel(), S, generator=generator) if jitter else torch.full((sel.numel(), S), 0.5)
-                k = torch.arange(S, dtype=torch.float32)
-                dt = ((a1 - a0) / S)[:, None].expand(-1, S)
-                tm = a0[:, None] + dt * (k + u)
-                counts = torch.zeros(n, dtype=torch.int64)
-                counts[ri] = S
-                s = PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1))
-                # rays are sorted in sel (hits are packed by ray), so the flat order is per ray
-                rr, aa = ri.repeat_interleave(S), ai.repeat_interleave(S)
-                T = poses.box_from_scene[frames[rr], aa]  # [M, 3, 4]
-                pts = o[rr] + d[rr] * tm.reshape(-1)[:, None]
-                local = torch.einsum("mij,mj->mi", T[:, :, :3], pts) + T[:, :, 3]
-                ldir = torch.einsum("mij,mj->mi", T[:, :, :3], d[rr])
-                a_sdf, a_feat = model.actors.query(local, aa)
-                sets.append(s)
-                sdfs.append(a_sdf)
-                feats.append(a_feat)
-                kinds.append(1)
-                dirs_all.append(d[rr])
-                colour_in.append((1, ldir))
-                if need_normals:
-                    g = model.actors.gradient(local, aa, False)
-                    normal_parts.append(torch.nn.functional.normalize(torch.einsum("mji,mj->mi", T[:, :, :3], g), dim=-1))
-                actor_sets.append({"local": local, "actor": aa, "pts": pts, "sdf": a_sdf})
+        hits = ray_box_intersect(o, d, frames, poses.box_from_scene, layer.half_sizes, poses.present,
+                                 far=far if far is not None else 1e10)
+        if hits.ray_indices.numel() == 0:
+            continue
+        rank = torch.arange(hits.ray_indices.numel()) - hits.offsets[hits.ray_indices]
+        for r in range(int(rank.max()) + 1):
+            sel = torch.nonzero(rank == r).squeeze(1)
+            ri, ai = hits.ray_indices[sel], hits.actor_indices[sel]
+            a0, a1 = hits.t_in[sel], hits.t_out[sel]
+            u = torch.rand(sel.numel(), S, generator=generator) if jitter else torch.full((sel.numel(), S), 0.5)
+            k = torch.arange(S, dtype=torch.float32)
+            dt = ((a1 - a0) / S)[:, None].expand(-1, S)
+            tm = a0[:, None] + dt * (k + u)
+            counts = torch.zeros(n, dtype=torch.int64)
+            counts[ri] = S
+            s = PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1))
+            # rays are sorted in sel (hits are packed by ray), so the flat order is per ray
+            rr, aa = ri.repeat_interleave(S), ai.repeat_interleave(S)
+            slot = poses.field_index[aa]
+            T = poses.box_from_scene[frames[rr], aa]  # [M, 3, 4]
+            pts = o[rr] + d[rr] * tm.reshape(-1)[:, None]
+            local = torch.einsum("mij,mj->mi", T[:, :, :3], pts) + T[:, :, 3]
+            ldir = torch.einsum("mij,mj->mi", T[:, :, :3], d[rr])
+            a_sdf, a_feat = fields.query(local, slot)
+            sets.append(s)
+            sdfs.append(a_sdf)
+            feats.append(a_feat)
+            kinds.append(1)
+            colour_in.append((fields.color, ldir))
+            if need_normals:
+                g = fields.gradient(local, slot, False)
+                normal_parts.append(torch.nn.functional.normalize(torch.einsum("mji,mj->mi", T[:, :, :3], g), dim=-1))
+            if layer_no == 0:
+                actor_sets.append({"local": local, "actor": slot, "pts": pts, "sdf": a_sdf})
     aux["actor_sets"] = actor_sets
 
     # --- distant region: from the bounds' exit out to distant_far_m, uniform in 1/t
@@ -169,6 +206,8 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         s_lin[:, 0] = 0.0
         inv0, inv1 = 1.0 / start, torch.full_like(start, 1.0 / fc.distant_far_m)
         b = 1.0 / (inv0[:, None] + (inv1 - inv0)[:, None] * s_lin)  # [n, K+1] increasing
+        if far is not None:  # stopped rays keep zero-length (transparent) distant samples
+            b = torch.minimum(b, torch.maximum(far, start)[:, None])
         counts = torch.full((n,), K, dtype=torch.int64)
         ds = PackedSamples.from_counts(counts, b[:, :-1].reshape(-1).contiguous(), b[:, 1:].reshape(-1).contiguous())
         mid = ds.t_mid
@@ -178,8 +217,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         sdfs.append(density)
         feats.append(torch.zeros(mid.numel(), fc.geo_features))
         kinds.append(2)
-        dirs_all.append(d[ds.ray_indices])
-        colour_in.append((2, drgb))
+        colour_in.append((None, drgb))
         if need_normals:
             normal_parts.append(torch.zeros(mid.numel(), 3))
 
@@ -202,24 +240,18 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     rgb = None
     if need_rgb:
         # colour only where a sample contributes: most samples lie before or behind surfaces
-        kind = torch.cat([torch.full((v.shape[0],), k, dtype=torch.int8) for k, v in colour_in])[perm]
+        set_id = torch.cat([torch.full((v.shape[0],), j, dtype=torch.int32) for j, (_, v) in enumerate(colour_in)])[perm]
         vec = torch.cat([v for _, v in colour_in])[perm]
         feat_m = torch.cat(feats)[perm]
         live = weights.detach() > 1e-4
         colour = torch.zeros(weights.shape[0], 3)
-        for k in (0, 1, 2):
-            idx = torch.nonzero(live & (kind == k)).squeeze(1)
-            if idx.numel() == 0:
-                continue
-            if k == 0:
-                c = bg_field.color(feat_m[idx], vec[idx])
-            elif k == 1:
-                c = model.actors.color(feat_m[idx], vec[idx])
-            else:
-                c = vec[idx]
-            colour = colour.index_put((idx,), c)
+        for j, (colour_fn, _) in enumerate(colour_in):
+            idx = torch.nonzero(live & (set_id == j)).squeeze(1)
+            if idx.numel():
+                colour = colour.index_put((idx,), vec[idx] if colour_fn is None else colour_fn(feat_m[idx], vec[idx]))
         rgb = composite(colour, weights, merged.offsets)
-        rgb = rgb + (1.0 - opacity)[:, None] * model.sky(d)
+        sky = (1.0 - opacity)[:, None] * model.sky(d)
+        rgb = rgb + (sky if far is None else torch.where(torch.isinf(far)[:, None], sky, 0.0))
     normals = None
     if need_normals:
         normals = composite(torch.cat(normal_parts)[perm], weights, merged.offsets)
@@ -231,8 +263,10 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
 
 def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, chunk: int,
                    need_rgb: bool = True, need_normals: bool = False, actor_mask: torch.Tensor | None = None,
-                   progress: str | None = None) -> dict[str, torch.Tensor]:
-    """Render many rays without gradients, ``chunk`` at a time; returns a dict of ``[N, ...]``."""
+                   progress: str | None = None, layers: list[ActorLayer] | None = None,
+                   far: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Render many rays without gradients, ``chunk`` at a time; returns a dict of ``[N, ...]``
+    (options as ``render_rays``)."""
     from tqdm import tqdm
 
     parts: dict[str, list[torch.Tensor]] = {}
@@ -240,7 +274,8 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
     with torch.no_grad():
         for i in tqdm(starts, desc=progress or "render", unit="chunk", disable=progress is None, leave=False):
             r = render_rays(model, o[i:i + chunk], d[i:i + chunk], times[i:i + chunk], need_rgb=need_rgb,
-                            need_normals=need_normals, actor_mask=actor_mask)
+                            need_normals=need_normals, actor_mask=actor_mask, layers=layers,
+                            far=None if far is None else far[i:i + chunk])
             for k in ("rgb", "depth", "median_depth", "opacity", "features", "normals"):
                 v = getattr(r, k)
                 if v is not None:
@@ -248,4 +283,4 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-__all__ = ["RenderOutput", "box_span", "render_chunked", "render_rays"]
+__all__ = ["ActorLayer", "RenderOutput", "box_span", "model_layers", "render_chunked", "render_rays"]
