@@ -13,3 +13,12 @@ import os as _os
 # which made training steps ~10x slower on the 2-core machine. Set before torch is imported;
 # an explicit setting in the environment wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def load(run_or_edits):
+    """The editable scene of a reconstruction run directory, or of a saved edit list / scenario
+    file (``redrive.editing.EditableScene``; see docs/editing.md). Imports the editing package
+    on first use, so ``import redrive`` stays light."""
+    from redrive.editing import load as _load
+
+    return _load(run_or_edits)

@@ -1,0 +1,55 @@
+"""One tiny trained reconstruction shared by the editing tests (trained once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# The small, fast model of tests/recon/test_recon.py: a few hundred steps on the tiny log.
+SMALL = ["train.camera_rays=512", "train.lidar_rays=256", "train.lr=0.02", "train.log_every=50",
+         "background.log2_hashmap_size=15", "actors.log2_hashmap_size=15",
+         "background.levels=8", "background.finest_cell_m=0.1", "actors.levels=6", "actors.samples=8",
+         "sampling.max_samples=24", "sampling.update_every=100", "background.distant_samples=4"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run directory trained for 300 steps on the tiny synthetic log (seed 3)."""
+    from redrive.log.synth import generate
+    from redrive.recon.config import preset
+    from redrive.recon.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("editing")
+    log = generate(root / "log", preset="tiny", seed=3, progress=False)
+    cfg = preset("fast", SMALL + ["train.steps=300", "train.checkpoint_every=300"])
+    Trainer(log, root / "run", cfg, progress=False).train()
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def red_box(tmp_path_factory) -> Path:
+    """A 4 x 1.8 x 1.5 m box mesh with red face colours (PLY)."""
+    import trimesh
+
+    mesh = trimesh.creation.box(extents=[4.0, 1.8, 1.5])
+    mesh.visual.face_colors = np.tile([220, 20, 20, 255], (len(mesh.faces), 1))
+    path = tmp_path_factory.mktemp("assets") / "red_box.ply"
+    mesh.export(path)
+    return path
+
+
+def points_in_scene(scene, sweep, vehicle_from_lidar) -> np.ndarray:
+    """(N, 3) scene-frame positions of a rendered sweep's returns."""
+    from redrive.render.rays import sensor_poses
+
+    poses = sensor_poses(scene.graph.ego, vehicle_from_lidar, sweep.times)
+    return np.einsum("nij,nj->ni", poses[:, :3, :3], sweep.points.astype(np.float64)) + poses[:, :3, 3]
+
+
+def inside_box(points: np.ndarray, scene_from_box: np.ndarray, size: np.ndarray, grow: float) -> np.ndarray:
+    """(N,) whether scene-frame points lie in the box grown by ``grow`` metres."""
+    inv = np.linalg.inv(scene_from_box)
+    local = points @ inv[:3, :3].T + inv[:3, 3]
+    return (np.abs(local) <= np.asarray(size) / 2 + grow).all(axis=1)
