@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "view": ("redrive.viewer", "write a rerun recording of one log, or two logs side by side (before/after an edit)"),
     "recon": ("redrive.recon.command", "reconstruct a DriveLog into neural fields (background, actors, sky)"),
     "eval": ("redrive.eval.command", "held-out metrics and picture grids of a reconstruction"),
+    "edit": ("redrive.editing.command", "remove, move and insert actors of a reconstruction and render the edited drive"),
     "mesh": ("redrive.recon.mesh_command", "background and per-actor meshes (PLY) of a reconstruction"),
     "build-ext": ("redrive.ops.build_command", "build the native kernels now (CPU; --cuda: nvcc compile of the CUDA sources)"),
 }
