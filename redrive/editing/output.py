@@ -32,12 +32,13 @@ def edited_tracks(es) -> list[ActorTrack]:
 
 def _video_bytes(frames_rgb: list[np.ndarray], fps: int) -> bytes | None:
     """H.264 MP4 of uint8 frames (None, with a message, when no encoder is installed)."""
-    try:
-        import imageio.v2 as imageio
-        import imageio_ffmpeg  # noqa: F401  (the encoder binary)
-    except ImportError:
-        print("note: MP4 previews need imageio-ffmpeg (pip install 'redrive[video]'); skipped")
+    import importlib.util
+
+    if importlib.util.find_spec("imageio_ffmpeg") is None:  # the encoder binary
+        print("note: MP4 previews need imageio-ffmpeg (pip install imageio-ffmpeg); skipped")
         return None
+    import imageio.v2 as imageio
+
     h, w = frames_rgb[0].shape[:2]
     ph, pw = h + h % 2, w + w % 2  # H.264 wants even sizes
     with tempfile.TemporaryDirectory() as tmp:

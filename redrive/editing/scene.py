@@ -246,7 +246,9 @@ class EditableScene:
         intersects another actor or the ego, or leaves the reconstructed region, at ``times``
         (overlaps are allowed with ``allow_overlap``)."""
         times = np.unique(np.asarray(times, dtype=np.float64).reshape(-1))
-        check_region(self.graph, times, self.edited, self.ego_changed)
+        recorded = {a: np.stack([n.trajectory.poses[:, :3, 3].min(0), n.trajectory.poses[:, :3, 3].max(0)])
+                    for a, n in self.base.actors.items() if a in self.edited and a not in self.assets}
+        check_region(self.graph, times, self.edited, self.ego_changed, recorded)
         if not self.allow_overlap:
             check_overlaps(self.graph, times, self.edited, self.ego_changed, self.ego_box)
 

@@ -85,9 +85,13 @@ def check_overlaps(graph: SceneGraph, times: np.ndarray, edited: set[str], ego_c
                 raise OverlapError(a, "ego", times[first], int(hit.sum()))
 
 
-def check_region(graph: SceneGraph, times: np.ndarray, edited: set[str], ego_changed: bool) -> None:
+def check_region(graph: SceneGraph, times: np.ndarray, edited: set[str], ego_changed: bool,
+                 recorded: dict[str, np.ndarray] | None = None) -> None:
     """Raise ``OutOfRegionError`` when an edited actor's box centre, or the (changed) ego, is
-    outside the scene bounds at one of ``times`` while present."""
+    outside the scene bounds at one of ``times`` while present. A moved recorded actor may also
+    be anywhere within the extent of its recorded track (``recorded[id]`` (2, 3) min/max of its
+    centres): the log shows it there (oncoming traffic often starts beyond the bounds)."""
+    recorded = recorded or {}
     times = np.asarray(times, dtype=np.float64)
     if len(times) == 0:
         return
@@ -99,6 +103,9 @@ def check_region(graph: SceneGraph, times: np.ndarray, edited: set[str], ego_cha
             continue
         pos = node.trajectory.at(times[on])[:, :3, 3]
         out = ((pos < lo) | (pos > hi)).any(axis=1)
+        if a in recorded:
+            r_lo, r_hi = recorded[a]
+            out &= ((pos < np.minimum(lo, r_lo)) | (pos > np.maximum(hi, r_hi))).any(axis=1)
         if out.any():
             k = int(np.argmax(out))
             raise OutOfRegionError(f"actor {a!r}", times[on][k], pos[k], graph.bounds)

@@ -16,7 +16,12 @@ SMALL = ["train.camera_rays=512", "train.lidar_rays=256", "train.lr=0.02", "trai
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run directory trained for 300 steps on the tiny synthetic log (seed 3)."""
+    """A run directory trained for 300 steps on the tiny synthetic log (seed 3).
+    ``REDRIVE_TEST_EDIT_RUN`` may name such a run trained earlier (saves ~1.5 min while iterating)."""
+    import os
+
+    if os.environ.get("REDRIVE_TEST_EDIT_RUN"):
+        return Path(os.environ["REDRIVE_TEST_EDIT_RUN"])
     from redrive.log.synth import generate
     from redrive.recon.config import preset
     from redrive.recon.trainer import Trainer
