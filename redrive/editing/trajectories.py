@@ -123,13 +123,20 @@ def heading_from_motion(velocity: np.ndarray) -> np.ndarray:
     return np.unwrap(yaw[idx])
 
 
-def static_pose(position: np.ndarray | list[float], heading_deg: float = 0.0, time_s: float = 0.0) -> Trajectory:
-    """A parked actor: one pose (box centre ``position``, world heading); a DriveLog actor with one
-    sample and ``dynamic=False`` stays for the whole drive."""
+def static_pose(position: np.ndarray | list[float], heading_deg: float = 0.0, time_s: float = 0.0,
+                until_s: float | None = None) -> Trajectory:
+    """A parked actor: one pose (box centre ``position``, world heading) at ``time_s``, or held
+    from ``time_s`` to ``until_s``. A standing actor (``dynamic=False``) is in the scene for the
+    whole drive, whatever the span (the DriveLog's rule)."""
     p = np.asarray(position, dtype=np.float64).reshape(-1)
     if p.shape != (3,) or not np.isfinite(p).all():
         raise EditError(f"position must be a finite [x, y, z], got {p.tolist()}")
-    return Trajectory(np.array([float(time_s)]), make_pose(yaw_rotation(math.radians(heading_deg)), p)[None])
+    pose = make_pose(yaw_rotation(math.radians(heading_deg)), p)
+    if until_s is None:
+        return Trajectory(np.array([float(time_s)]), pose[None])
+    if not until_s > time_s:
+        raise EditError(f"until_s ({until_s}) must come after time_s ({time_s})")
+    return Trajectory(np.array([float(time_s), float(until_s)]), np.stack([pose, pose]))
 
 
 __all__ = ["DEFAULT_STEP_S", "constant_velocity", "follow_ego", "heading_from_motion", "static_pose", "time_shift",

@@ -14,7 +14,7 @@ from redrive.editing.scenario import load_scenario
 from redrive.log import DriveLog
 
 
-def _scenario(tmp_path, red_box, tiny_run, extra: str = "", edits: str | None = None) -> "Path":  # noqa: F821
+def _scenario(tmp_path, red_box, tiny_run, extra: str = "", edits: str | None = None):
     text = f"""
 run: {tiny_run}
 sensors: [front, lidar_top]
