@@ -97,6 +97,11 @@ class EditableScene:
             self._log = DriveLog.open(self.log_path)
         return self._log
 
+    @property
+    def ego(self) -> Trajectory:
+        """The (edited) ego path, ``world_from_vehicle`` in the log's world frame."""
+        return Trajectory(self.graph.ego.times.copy(), self.world(self.graph.ego.poses))
+
     def world(self, poses: np.ndarray) -> np.ndarray:
         return self.graph.world_from_scene @ poses
 
