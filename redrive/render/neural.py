@@ -1,0 +1,234 @@
+"""A reconstruction as a ray-level sensor: camera colour and LiDAR returns of arbitrary rays.
+
+``NeuralScene`` is the one object every sensor simulation goes through (``redrive render``, the
+benchmarks, and scene editing, which renders an edited scene through the same calls)::
+
+    scene = NeuralScene.from_run("runs/drive")                  # model + appearance + mesh cache
+    cam = scene.camera(o, d, times, "front")                     # CameraRender: rgb [N, 3], opacity, depth
+    lid = scene.lidar(o, d, times, surface=True)                 # LidarRender: range [N] (inf: none),
+                                                                 #   intensity [N], drop_prob [N]
+    edited = scene.with_layers(layers)                           # moved / removed / foreign actors
+
+Rays are in the *scene frame* (``scene.world_from_scene`` maps to the log's world frame), float32
+``[N, 3]`` origins and unit directions, ``[N]`` times in seconds since the log start. Both calls
+accept the renderer's editing hooks (``redrive.recon.renderer``): ``layers`` (a list of
+``ActorLayer``: which actor fields render in which boxes; default: this scene's, i.e. the
+reconstruction's own actors unless ``with_layers`` replaced them) and ``far`` ``[N]`` (an inserted
+opaque object at that distance: the scene is rendered in front of it only; the caller composites
+its object — cameras: ``rgb + (1 - opacity) * colour``; LiDAR: where ``range`` is inf and ``far``
+finite, the object is the return).
+
+Appearance (per-image exposure / white balance learned in training) for a rendered camera: the
+mean correction of the two training frames of that camera nearest in time (``appearance=
+"nearest"``, the default), or of all its training frames (``"mean"``); cameras the log does not
+have get the mean over every training image.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from redrive.errors import RedriveError
+from redrive.recon.model import SceneModel
+from redrive.recon.renderer import ActorLayer, render_chunked
+from redrive.render.surface import MeshCache, SurfaceConfig, SurfaceRenderer, checkpoint_key
+from redrive.scene.graph import SceneGraph
+
+APPEARANCE_MODES = ("nearest", "mean")
+
+
+@dataclass
+class CameraRender:
+    """Colour of camera rays."""
+
+    rgb: torch.Tensor
+    """[N, 3] in [0, 1], after the camera's appearance correction."""
+    opacity: torch.Tensor
+    """[N] accumulated opacity of the scene (1 - sky share; with ``far``: in front of it)."""
+    depth: torch.Tensor
+    """[N] expected distance of the opaque part, metres."""
+
+
+@dataclass
+class LidarRender:
+    """Returns of LiDAR rays."""
+
+    range: torch.Tensor
+    """[N] distance to the surface, metres (inf: no return from the scene)."""
+    intensity: torch.Tensor
+    """[N] intensity head in [0, 1] (0 where there is no surface)."""
+    drop_prob: torch.Tensor
+    """[N] probability that the sensor reports no return (ray drop head)."""
+
+
+class AppearanceTable:
+    """Which learned per-image colour corrections a rendered camera frame uses."""
+
+    def __init__(self, model: SceneModel, frames: dict[str, tuple[np.ndarray, np.ndarray]] | None):
+        """``frames``: per recorded camera, ``(times [F], image indices [F])`` of its training
+        frames (None: unknown, e.g. the source log is gone; every camera gets the mean of all
+        corrections)."""
+        self.model = model
+        self.frames = frames or {}
+        n = model.appearance.matrix.shape[0]
+        every = np.concatenate([idx for _, idx in self.frames.values()]) if self.frames else np.arange(n)
+        self.global_mean = model.appearance.interpolated([int(i) for i in every])
+
+    @classmethod
+    def from_log(cls, model: SceneModel, log) -> "AppearanceTable":
+        from redrive.eval.protocol import split_indices
+        from redrive.recon.data import image_keys
+
+        keys = image_keys(log)
+        frames = {}
+        for name, sensor in log.cameras.items():
+            train, _ = split_indices(len(sensor), model.cfg.eval.holdout_every)
+            frames[name] = (np.asarray(sensor.frame_times)[train], keys[name] + train)
+        return cls(model, frames)
+
+    def correction(self, camera: str | None, time: float, mode: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(matrix [3, 3], offset [3])`` for a frame of ``camera`` at ``time``."""
+        if mode not in APPEARANCE_MODES:
+            raise RedriveError(f"appearance mode {mode!r}: choose one of {', '.join(APPEARANCE_MODES)}")
+        if camera not in self.frames or len(self.frames[camera][1]) == 0:
+            return self.global_mean
+        times, idx = self.frames[camera]
+        if mode == "mean":
+            pick = idx
+        else:
+            pick = idx[np.argsort(np.abs(times - time), kind="stable")[:2]]
+        return self.model.appearance.interpolated([int(i) for i in pick])
+
+
+class NeuralScene:
+    """A reconstruction (``SceneModel``) rendered ray by ray, with the actors of ``layers``."""
+
+    def __init__(self, model: SceneModel, appearance: AppearanceTable | None = None,
+                 surface: SurfaceRenderer | None = None, layers: list[ActorLayer] | None = None,
+                 chunk: int = 8192, early_stop: bool = False):
+        self.model = model.eval()
+        self.appearance = appearance or AppearanceTable(model, None)
+        self.surface = surface or SurfaceRenderer(model)
+        self.layers = layers
+        """Actor layers rendered by default (None: the reconstruction's own actors)."""
+        self.chunk = chunk
+        """Rays per volume-rendering call."""
+        self.early_stop = early_stop
+        """Camera rays stop marching a little behind the first mesh surface (see ``camera``)."""
+        self.run_dir: Path | None = None
+        self.log_path: Path | None = None
+        self.start_time_ns = 0
+        self.step = 0
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_run(cls, run_dir: str | Path, mesh_cache: str | Path | None | bool = True,
+                 surface: SurfaceConfig | None = None, progress: bool = False, **kwargs) -> "NeuralScene":
+        """The scene of a reconstruction run (its latest usable checkpoint).
+
+        ``mesh_cache``: where the surface path keeps its meshes — True: ``RUN/render_cache``;
+        a path; False/None: in memory only. The run's source log (for appearance and the start
+        time) is opened when it still exists.
+        """
+        from redrive.recon.trainer import load_run
+
+        model, _, info = load_run(run_dir)
+        model.eval()
+        run_dir = Path(run_dir)
+        log = None
+        log_path = Path(info["log"]) if info.get("log") else None
+        if log_path is not None and log_path.is_dir():
+            from redrive.log import DriveLog
+
+            log = DriveLog.open(log_path)
+        else:
+            warnings.warn(f"{run_dir}: source log {log_path} not found; every camera uses the mean appearance", stacklevel=2)
+        root = run_dir / "render_cache" if mesh_cache is True else (Path(mesh_cache) if mesh_cache else None)
+        cache = MeshCache(root, checkpoint_key(run_dir, info["step"]))
+        out = cls(model, AppearanceTable.from_log(model, log) if log is not None else None,
+                  SurfaceRenderer(model, surface, cache, progress=progress), **kwargs)
+        out.run_dir, out.log_path, out.step = run_dir, log_path, int(info["step"])
+        out.start_time_ns = int(log.start_time_ns) if log is not None else 0
+        return out
+
+    def with_layers(self, layers: list[ActorLayer] | None) -> "NeuralScene":
+        """The same reconstruction with other actors (shares the model, appearance and meshes)."""
+        out = copy.copy(self)
+        out.layers = layers
+        return out
+
+    @property
+    def graph(self) -> SceneGraph:
+        """The reconstruction's scene graph (scene frame, recorded actors and rig)."""
+        return self.model.scene
+
+    @property
+    def world_from_scene(self) -> np.ndarray:
+        return self.model.scene.world_from_scene
+
+    def _layers(self, layers):
+        return self.layers if layers is None else layers
+
+    # ------------------------------------------------------------------ sensors
+    @torch.no_grad()
+    def camera(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, camera_name: str | None = None,
+               layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None,
+               appearance: str = "nearest", progress: str | None = None) -> CameraRender:
+        """Volume-render camera rays ``[N]`` (scene frame) with the appearance of ``camera_name``.
+
+        With ``early_stop`` a coarse pass casts the rays on the meshes first and each ray's
+        march ends ``early_stop_margin`` metres behind its first surface (samples behind an
+        opaque surface cannot change the colour); the sky is composited behind those stops.
+        """
+        layers = self._layers(layers)
+        o, d, times = (x.float().contiguous() for x in (o, d, times))
+        n = o.shape[0]
+        stop = far
+        early = None
+        if self.early_stop and n:
+            hit = self.surface.cast(o, d, times, layers, far, heads=False).range
+            early = torch.isfinite(hit) & (hit + self.early_stop_margin < (far if far is not None else math.inf))
+            stop = torch.where(early, hit + self.early_stop_margin, far if far is not None else torch.full_like(hit, math.inf))
+            if not bool(early.any()):
+                stop, early = far, None
+        r = render_chunked(self.model, o, d, times, self.chunk, need_rgb=True, layers=layers, far=stop, progress=progress)
+        rgb, opacity = r["rgb"], r["opacity"]
+        if early is not None:
+            rgb = torch.where(early[:, None], rgb + (1.0 - opacity)[:, None] * self.model.sky(d), rgb)
+        mat, off = self.appearance.correction(camera_name, float(times.double().median()) if n else 0.0, appearance)
+        # the offset scales with opacity where the caller composites behind `far`, so that a
+        # fully transparent ray adds nothing before its object is drawn
+        weight = torch.ones_like(opacity) if far is None else torch.where(torch.isinf(far), 1.0, opacity)
+        rgb = (rgb @ mat.T + off * weight[:, None]).clamp(0.0, 1.0)
+        return CameraRender(rgb, opacity, r["depth"])
+
+    early_stop_margin: float = 0.5
+    """Metres the camera march continues behind the first mesh surface."""
+
+    @torch.no_grad()
+    def lidar(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, surface: bool = True,
+              layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None) -> LidarRender:
+        """LiDAR returns of rays ``[N]`` (scene frame): by the surface path (meshes + Embree,
+        heads at the hit) or by volume rendering (median depth: where the accumulated opacity
+        crosses 0.5; heads on the composited features)."""
+        layers = self._layers(layers)
+        o, d, times = (x.float().contiguous() for x in (o, d, times))
+        if surface:
+            h = self.surface.cast(o, d, times, layers, far)
+            return LidarRender(h.range, h.intensity, h.drop_prob)
+        r = render_chunked(self.model, o, d, times, self.chunk, need_rgb=False, layers=layers, far=far)
+        inten, logit = self.model.lidar_heads(r["features"], d, r["depth"], r["opacity"])
+        rng = r["median_depth"]
+        if far is not None:
+            rng = torch.where(rng < far, rng, torch.full_like(rng, math.inf))
+        return LidarRender(rng, torch.where(torch.isfinite(rng), inten, 0.0), torch.sigmoid(logit))
+
+
+__all__ = ["APPEARANCE_MODES", "AppearanceTable", "CameraRender", "LidarRender", "NeuralScene"]
