@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("redrive.eval.command", "held-out metrics and picture grids of a reconstruction"),
     "edit": ("redrive.editing.command", "remove, move and insert actors of a reconstruction and render the edited drive"),
     "mesh": ("redrive.recon.mesh_command", "background and per-actor meshes (PLY) of a reconstruction"),
+    "render": ("redrive.render.command", "re-simulate cameras and LiDARs of a reconstruction along a trajectory (DriveLog + previews)"),
     "build-ext": ("redrive.ops.build_command", "build the native kernels now (CPU; --cuda: nvcc compile of the CUDA sources)"),
 }
 
