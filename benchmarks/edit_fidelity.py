@@ -15,10 +15,10 @@ Figures: PSNR inside the affected image region (pixels whose truth changed betwe
 and the edited truth, dilated by 2 px) of the edited render against the edited truth, and the
 LiDAR median absolute range error on the affected beams (rays whose truth range changed by more
 than 5 cm, or that gained or lost a return; over rays returning in both). Frames: the held-out
-(odd) frames 1, 11, 21, 31, 41 of every camera and LiDAR (``--quick``: 11 and 31, front camera)
-where the region is not empty. Targets: removal and insertion PSNR >= 22 dB; LiDAR on inserted or
-revealed surfaces <= 0.15 m. Writes ``edit_fidelity_grid.png`` (per case: edited truth, edited
-render, original render... see the row labels) beside the JSON (or in the working directory).
+(odd) frames 1, 11, 21, 31, 41 of every camera and LiDAR (``--quick``: 11 and 31, front camera);
+only camera frames where the edit changes at least 20 truth pixels are rendered and scored. Targets: removal and insertion PSNR >= 22 dB; LiDAR on inserted or
+revealed surfaces <= 0.15 m. Writes ``edit_fidelity_grid.png`` (a row per case, the frame with the largest region: original,
+edited truth, edited render, affected region) beside the JSON (or in the working directory).
 """
 
 from __future__ import annotations
@@ -252,22 +252,29 @@ def main() -> int:
     for name, kind, es, truth_scene in cases:
         report.section(f"{name}: {[e.op for e in es.edits]}")
         truth = SceneRenderer(truth_scene)
-        times = {c: log.cameras[c].frame_times[frames] for c in cams}
-        times.update({lname: log.lidars[lname].sweep_times[frames] for lname in lidars})
-        rendered = es.render(cams + lidars, times)
-        se, n_px, errs, picked = 0.0, 0, [], None
+        # truth first: only the camera frames the edit changes are rendered
+        regions = {}
         for c in cams:
-            for k, f in enumerate(frames):
+            for f in frames:
                 orig = log.load_image(c, f).astype(np.float64) / 255
                 edit_truth = truth.camera_frame(c, f)[0].astype(np.float64) / 255
                 region = dilate(np.abs(edit_truth - orig).max(-1) > 2.5 / 255)
-                if region.sum() < 20:
-                    continue
-                pred = rendered.images[c][k].astype(np.float64) / 255
-                se += float(((pred - edit_truth) ** 2)[region].sum())
-                n_px += int(region.sum()) * 3
-                if picked is None or region.sum() > picked[0]:
-                    picked = (region.sum(), orig, edit_truth, pred, region)
+                if region.sum() >= 20:
+                    regions[(c, f)] = (orig, edit_truth, region)
+        times = {}
+        for c, f in regions:
+            times.setdefault(c, []).append(float(log.cameras[c].frame_times[f]))
+        times.update({lname: log.lidars[lname].sweep_times[frames] for lname in lidars})
+        rendered = es.render(list(times), times)
+        se, n_px, errs, picked = 0.0, 0, [], None
+        for (c, f), (orig, edit_truth, region) in regions.items():
+            k = times[c].index(float(log.cameras[c].frame_times[f]))
+            pred = rendered.images[c][k].astype(np.float64) / 255
+            se += float(((pred - edit_truth) ** 2)[region].sum())
+            n_px += int(region.sum()) * 3
+            if picked is None or region.sum() > picked[0]:
+                picked = (region.sum(), orig, edit_truth, pred, region)
+        print(f"  rendered camera frames: {sorted(regions)}")
         for lname in lidars:
             beams = log.lidars[lname].beams
             for k, f in enumerate(frames):
