@@ -30,6 +30,10 @@ class FieldConfig:
     """Width of the one hidden layer of the geometry and colour MLPs."""
     geo_features: int = 15
     """Features the geometry MLP passes to the colour MLP (besides the SDF)."""
+    color_from_grid: bool = False
+    """Also feed the raw hash-grid encoding to the colour MLPs (background and actors), so that
+    texture detail does not have to pass through the geometry MLP's few outputs. Off in the
+    dataclass so that runs saved before the option load unchanged; the presets turn it on."""
     init_inv_s: float = 50.0
     """Initial NeuS sharpness (1 / standard deviation of the logistic density), 1/m."""
     distant: bool = True
@@ -177,14 +181,14 @@ class ReconConfig:
 
 PRESETS: dict[str, list[str]] = {
     "fast": [
-        "train.steps=600", "train.camera_rays=2048", "train.lidar_rays=1024", "train.lr=0.02",
+        "background.color_from_grid=true", "train.steps=600", "train.camera_rays=2048", "train.lidar_rays=1024", "train.lr=0.02",
         "train.pixel_stride=2", "background.levels=10", "background.finest_cell_m=0.08", "sampling.max_samples=32",
         "sampling.update_every=150", "eval.max_frames_per_camera=2", "eval.max_sweeps=3",
         "actors.levels=8", "actors.samples=12", "eval.mesh_resolution_m=0.2",
     ],
-    "default": [],
+    "default": ["background.color_from_grid=true"],
     "quality": [
-        "train.steps=12000", "train.camera_rays=4096", "train.lidar_rays=2048",
+        "background.color_from_grid=true", "train.steps=12000", "train.camera_rays=4096", "train.lidar_rays=2048",
         "background.levels=16", "background.log2_hashmap_size=17", "background.finest_cell_m=0.02",
         "sampling.max_samples=64", "actors.levels=12", "actors.samples=24",
     ],

@@ -34,22 +34,31 @@ def direction_encoding(d: torch.Tensor) -> torch.Tensor:
     ], dim=-1)
 
 
+def _color_input(features: torch.Tensor, encoding: torch.Tensor | None, directions: torch.Tensor) -> torch.Tensor:
+    parts = [features] if encoding is None else [features, encoding]
+    return torch.cat(parts + [direction_encoding(directions)], dim=-1)
+
+
 class SDFField(nn.Module):
     """SDF + geometry features on a hash grid over an axis-aligned box, with a colour head.
 
-    ``query(points)`` -> ``(sdf [N], features [N, F])``; ``color(features, directions)`` ->
-    ``[N, 3]``. Points are normalised to the unit cube per axis (the grid's cells are as long
+    ``query(points)`` -> ``(sdf [N], features [N, F])``; ``query_with_color`` also returns what
+    the colour head needs besides the features: the raw grid encoding ``[N, E]`` with
+    ``color_from_grid`` (texture detail then does not have to pass through the geometry MLP's
+    few outputs), else None; ``color(features, encoding, directions)`` -> ``[N, 3]``. Points are normalised to the unit cube per axis (the grid's cells are as long
     as the box is along each axis, divided by the level's resolution).
     """
 
     def __init__(self, lo: torch.Tensor, hi: torch.Tensor, levels: int, log2_size: int, base: int,
-                 finest_cell_m: float, hidden: int, geo_features: int, sdf_bias: float = 0.3):
+                 finest_cell_m: float, hidden: int, geo_features: int, sdf_bias: float = 0.3,
+                 color_from_grid: bool = False):
         super().__init__()
         self.register_buffer("lo", lo.float().clone())
         self.register_buffer("extent", (hi - lo).float().clone())
         self.grid = _grid(levels, log2_size, base, float(self.extent.max()) / finest_cell_m)
         self.geo = _mlp(self.grid.out_dim, hidden, 1 + geo_features)
-        self.rgb = _mlp(geo_features + 9, hidden, 3)
+        self.color_from_grid = color_from_grid
+        self.rgb = _mlp(geo_features + 9 + (self.grid.out_dim if color_from_grid else 0), hidden, 3)
         with torch.no_grad():  # start empty everywhere: surfaces appear where the data puts them
             self.geo[-1].bias.zero_()
             self.geo[-1].bias[0] = sdf_bias
@@ -57,15 +66,19 @@ class SDFField(nn.Module):
     def normalise(self, points: torch.Tensor) -> torch.Tensor:
         return ((points - self.lo) / self.extent).clamp(0.0, 1.0)
 
+    def query_with_color(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        enc = self.grid(self.normalise(points))
+        h = self.geo(enc)
+        return h[:, 0], h[:, 1:], enc if self.color_from_grid else None
+
     def query(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.geo(self.grid(self.normalise(points)))
-        return h[:, 0], h[:, 1:]
+        return self.query_with_color(points)[:2]
 
     def sdf(self, points: torch.Tensor) -> torch.Tensor:
         return self.query(points)[0]
 
-    def color(self, features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.rgb(torch.cat([features, direction_encoding(directions)], dim=-1)))
+    def color(self, features: torch.Tensor, encoding: torch.Tensor | None, directions: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.rgb(_color_input(features, encoding, directions)))
 
     def gradient(self, points: torch.Tensor, create_graph: bool) -> torch.Tensor:
         """``d sdf / d points`` ``[N, 3]`` (metres per metre)."""
@@ -129,7 +142,7 @@ class ActorFields(nn.Module):
     """
 
     def __init__(self, half_sizes: torch.Tensor, margin: float, symmetric: bool, levels: int, log2_size: int,
-                 finest_cell_m: float, hidden: int, geo_features: int):
+                 finest_cell_m: float, hidden: int, geo_features: int, color_from_grid: bool = False):
         super().__init__()
         n_actors = max(1, half_sizes.shape[0])
         self.n = max(1, math.ceil(n_actors ** (1.0 / 3.0) - 1e-9))
@@ -138,7 +151,8 @@ class ActorFields(nn.Module):
         longest = float(self.half_extent.max()) * 2.0 if self.half_extent.numel() else 1.0
         self.grid = _grid(levels, log2_size, 4 * self.n, self.n * longest / finest_cell_m)
         self.geo = _mlp(self.grid.out_dim, hidden, 1 + geo_features)
-        self.rgb = _mlp(geo_features + 9, hidden, 3)
+        self.color_from_grid = color_from_grid
+        self.rgb = _mlp(geo_features + 9 + (self.grid.out_dim if color_from_grid else 0), hidden, 3)
         with torch.no_grad():
             self.geo[-1].bias.zero_()
             self.geo[-1].bias[0] = 0.1
@@ -152,14 +166,19 @@ class ActorFields(nn.Module):
         # 2 % of each slot is left empty around it so that interpolation never mixes actors.
         return (slot + 0.02 + 0.96 * (c + 1.0) / 2.0) / n
 
-    def query(self, local: torch.Tensor, actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.geo(self.grid(self._atlas(local, actor)))
-        return h[:, 0], h[:, 1:]
+    def query_with_color(self, local: torch.Tensor, actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As ``SDFField.query_with_color``, in box frames, ``actor [N]`` = slots."""
+        enc = self.grid(self._atlas(local, actor))
+        h = self.geo(enc)
+        return h[:, 0], h[:, 1:], enc if self.color_from_grid else None
 
-    def color(self, features: torch.Tensor, local_dirs: torch.Tensor) -> torch.Tensor:
+    def query(self, local: torch.Tensor, actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.query_with_color(local, actor)[:2]
+
+    def color(self, features: torch.Tensor, encoding: torch.Tensor | None, local_dirs: torch.Tensor) -> torch.Tensor:
         if self.symmetric:
             local_dirs = torch.cat([local_dirs[:, :1], local_dirs[:, 1:2].abs(), local_dirs[:, 2:]], dim=-1)
-        return torch.sigmoid(self.rgb(torch.cat([features, direction_encoding(local_dirs)], dim=-1)))
+        return torch.sigmoid(self.rgb(_color_input(features, encoding, local_dirs)))
 
     def gradient(self, local: torch.Tensor, actor: torch.Tensor, create_graph: bool) -> torch.Tensor:
         with torch.enable_grad():

@@ -68,14 +68,14 @@ class SceneModel(nn.Module):
         lo = torch.tensor(scene.bounds[0], dtype=torch.float32)
         hi = torch.tensor(scene.bounds[1], dtype=torch.float32)
         self.background = SDFField(lo, hi, f.levels, f.log2_hashmap_size, f.base_resolution, f.finest_cell_m,
-                                   f.hidden, f.geo_features)
+                                   f.hidden, f.geo_features, color_from_grid=f.color_from_grid)
         self.distant = DistantField(lo, hi, f.hidden) if f.distant else None
         self.sky = SkyField(f.sky_frequencies, f.hidden)
         self.actor_ids = list(scene.actors) if a.enabled else []
         half = torch.tensor(np.array([scene.actors[i].size for i in self.actor_ids]).reshape(-1, 3) / 2.0,
                             dtype=torch.float32)
         self.actors = ActorFields(half, a.box_margin, a.symmetric, a.levels, a.log2_hashmap_size, a.finest_cell_m,
-                                  f.hidden, f.geo_features) if self.actor_ids else None
+                                  f.hidden, f.geo_features, f.color_from_grid) if self.actor_ids else None
         self.poses = ActorPoses(scene, self.actor_ids, a.time_step_s)
         self.lidar_heads = LidarHeads(f.geo_features, f.hidden)
         self.appearance = Appearance(n_images)

@@ -141,11 +141,11 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
                                MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples))
     sets: list[PackedSamples] = [bg]
     bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
-    bg_sdf, bg_feat = bg_field.query(bg_pts)
+    bg_sdf, bg_feat, bg_enc = bg_field.query_with_color(bg_pts)
     sdfs, feats, kinds = [bg_sdf], [bg_feat], [0]
-    # colour of each set's samples: (colour function of (features, vector), vector per sample);
-    # the distant region brings its colour already (function None)
-    colour_in: list[tuple] = [(bg_field.color, d[bg.ray_indices])]
+    # colour of each set's samples: (colour function, features, grid encoding or None, direction)
+    # per sample; the distant region brings its colour already (function None, colour as features)
+    colour_in: list[tuple] = [(bg_field.color, bg_feat, bg_enc, d[bg.ray_indices])]
     normal_parts: list[torch.Tensor] = []
     if need_normals:
         normal_parts.append(torch.nn.functional.normalize(bg_field.gradient(bg_pts, False), dim=-1))
@@ -182,12 +182,12 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
             pts = o[rr] + d[rr] * tm.reshape(-1)[:, None]
             local = torch.einsum("mij,mj->mi", T[:, :, :3], pts) + T[:, :, 3]
             ldir = torch.einsum("mij,mj->mi", T[:, :, :3], d[rr])
-            a_sdf, a_feat = fields.query(local, slot)
+            a_sdf, a_feat, a_enc = fields.query_with_color(local, slot)
             sets.append(s)
             sdfs.append(a_sdf)
             feats.append(a_feat)
             kinds.append(1)
-            colour_in.append((fields.color, ldir))
+            colour_in.append((fields.color, a_feat, a_enc, ldir))
             if need_normals:
                 g = fields.gradient(local, slot, False)
                 normal_parts.append(torch.nn.functional.normalize(torch.einsum("mji,mj->mi", T[:, :, :3], g), dim=-1))
@@ -217,7 +217,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         sdfs.append(density)
         feats.append(torch.zeros(mid.numel(), fc.geo_features))
         kinds.append(2)
-        colour_in.append((None, drgb))
+        colour_in.append((None, drgb, None, None))
         if need_normals:
             normal_parts.append(torch.zeros(mid.numel(), 3))
 
@@ -240,15 +240,17 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     rgb = None
     if need_rgb:
         # colour only where a sample contributes: most samples lie before or behind surfaces
-        set_id = torch.cat([torch.full((v.shape[0],), j, dtype=torch.int32) for j, (_, v) in enumerate(colour_in)])[perm]
-        vec = torch.cat([v for _, v in colour_in])[perm]
-        feat_m = torch.cat(feats)[perm]
+        sizes = [c.shape[0] for _, c, _, _ in colour_in]
+        set_id = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))[perm]
+        first = torch.tensor([0] + sizes[:-1]).cumsum(0)
         live = weights.detach() > 1e-4
         colour = torch.zeros(weights.shape[0], 3)
-        for j, (colour_fn, _) in enumerate(colour_in):
+        for j, (colour_fn, feat, enc, vec) in enumerate(colour_in):
             idx = torch.nonzero(live & (set_id == j)).squeeze(1)
             if idx.numel():
-                colour = colour.index_put((idx,), vec[idx] if colour_fn is None else colour_fn(feat_m[idx], vec[idx]))
+                own = perm[idx] - first[j]  # the samples' rows in their own set
+                c = feat[own] if colour_fn is None else colour_fn(feat[own], None if enc is None else enc[own], vec[own])
+                colour = colour.index_put((idx,), c)
         rgb = composite(colour, weights, merged.offsets)
         sky = (1.0 - opacity)[:, None] * model.sky(d)
         rgb = rgb + (sky if far is None else torch.where(torch.isinf(far)[:, None], sky, 0.0))
