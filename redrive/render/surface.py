@@ -23,7 +23,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -89,7 +88,8 @@ def _sdf_at(model: SceneModel, points: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def background_surface(model: SceneModel, cell: float, block: int = 64, coarse: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def background_surface(model: SceneModel, cell: float, block: int = 64, coarse: int = 4,
+                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The background SDF's zero level set inside the occupied cells of the occupancy grid:
     ``(vertices [V, 3] float32 scene frame, faces [F, 3] int32)``.
 
@@ -123,60 +123,82 @@ def background_surface(model: SceneModel, cell: float, block: int = 64, coarse: 
                 active |= close[di:di + nc[0] - 1, dj:dj + nc[1] - 1, dk:dk + nc[2] - 1]
     verts, faces, count = [], [], 0
     step = max(1, block // coarse)  # coarse cells per block and axis
-    for a0 in range(0, nc[0] - 1, step):
-        for b0 in range(0, nc[1] - 1, step):
-            for c0 in range(0, nc[2] - 1, step):
-                act = active[a0:a0 + step, b0:b0 + step, c0:c0 + step]
-                if not act.any():
-                    continue
-                # fine cells of the block and whether their coarse cell is active
-                fcell = act.repeat(coarse, 0).repeat(coarse, 1).repeat(coarse, 2)
-                shape = np.array(fcell.shape) + 1
-                evaluate = np.zeros(shape, bool)  # fine vertices touching an active cell
-                for di in (0, 1):
-                    for dj in (0, 1):
-                        for dk in (0, 1):
-                            evaluate[di:di + shape[0] - 1, dj:dj + shape[1] - 1, dk:dk + shape[2] - 1] |= fcell
-                base = lo + spacing * coarse * np.array([a0, b0, c0])
-                grid = base + spacing * np.stack(np.meshgrid(*[np.arange(m) for m in shape], indexing="ij"), -1)
-                ok, ci, cj, ck = _cells_of(grid, origin, occ_size, grown.shape)
-                evaluate &= ok & grown[ci, cj, ck]
-                if not evaluate.any():
-                    continue
-                vol = np.full(tuple(shape), cell, np.float32)
-                vol[evaluate] = _sdf_at(model, grid[evaluate])
-                if not ((vol < 0).any() and (vol > 0).any()):
-                    continue
-                v, f = mcubes.marching_cubes(vol, 0.0)
-                if len(f) == 0:
-                    continue
-                f = f[:, ::-1]  # mcubes faces point to negative values; outwards = towards empty space
-                fi = np.clip(np.floor(v[f].mean(1)).astype(int), 0, shape - 2)  # fine cell of each triangle
-                full = np.ones(len(f), bool)
-                for di in (0, 1):
-                    for dj in (0, 1):
-                        for dk in (0, 1):
-                            full &= evaluate[fi[:, 0] + di, fi[:, 1] + dj, fi[:, 2] + dk]
-                v = v * spacing + base
-                okc, ci, cj, ck = _cells_of(v[f].mean(1), origin, occ_size, occupied.shape)
-                keep = full & okc & occupied[ci, cj, ck]
-                if not keep.any():
-                    continue
-                used, f = np.unique(f[keep], return_inverse=True)
-                verts.append(v[used].astype(np.float32))
-                faces.append(f.reshape(-1, 3).astype(np.int64) + count)
-                count += len(used)
+    blocks = [(a0, b0, c0) for a0 in range(0, nc[0] - 1, step) for b0 in range(0, nc[1] - 1, step)
+              for c0 in range(0, nc[2] - 1, step) if active[a0:a0 + step, b0:b0 + step, c0:c0 + step].any()]
+    from tqdm import tqdm
+
+    for a0, b0, c0 in tqdm(blocks, desc="background mesh", unit="block", disable=not progress, leave=False):
+        act = active[a0:a0 + step, b0:b0 + step, c0:c0 + step]
+        # fine cells of the block and whether their coarse cell is active
+        fcell = act.repeat(coarse, 0).repeat(coarse, 1).repeat(coarse, 2)
+        shape = np.array(fcell.shape) + 1
+        evaluate = np.zeros(shape, bool)  # fine vertices touching an active cell
+        for di in (0, 1):
+            for dj in (0, 1):
+                for dk in (0, 1):
+                    evaluate[di:di + shape[0] - 1, dj:dj + shape[1] - 1, dk:dk + shape[2] - 1] |= fcell
+        base = lo + spacing * coarse * np.array([a0, b0, c0])
+        grid = base + spacing * np.stack(np.meshgrid(*[np.arange(m) for m in shape], indexing="ij"), -1)
+        ok, ci, cj, ck = _cells_of(grid, origin, occ_size, grown.shape)
+        evaluate &= ok & grown[ci, cj, ck]
+        if not evaluate.any():
+            continue
+        vol = np.full(tuple(shape), cell, np.float32)
+        vol[evaluate] = _sdf_at(model, grid[evaluate])
+        if not ((vol < 0).any() and (vol > 0).any()):
+            continue
+        v, f = mcubes.marching_cubes(vol, 0.0)
+        if len(f) == 0:
+            continue
+        f = f[:, ::-1]  # mcubes faces point to negative values; outwards = towards empty space
+        fi = np.clip(np.floor(v[f].mean(1)).astype(int), 0, shape - 2)  # fine cell of each triangle
+        full = np.ones(len(f), bool)
+        for di in (0, 1):
+            for dj in (0, 1):
+                for dk in (0, 1):
+                    full &= evaluate[fi[:, 0] + di, fi[:, 1] + dj, fi[:, 2] + dk]
+        v = v * spacing + base
+        # kept where any corner of the triangle is in an occupied cell: the volume renderer
+        # samples those cells, and a crossing on a cell border is seen from both sides
+        okc, ci, cj, ck = _cells_of(v[f], origin, occ_size, occupied.shape)
+        keep = full & (okc & occupied[ci, cj, ck]).any(1)
+        if not keep.any():
+            continue
+        used, f = np.unique(f[keep], return_inverse=True)
+        verts.append(v[used].astype(np.float32))
+        faces.append(f.reshape(-1, 3).astype(np.int64) + count)
+        count += len(used)
     if not verts:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
     return np.concatenate(verts), np.concatenate(faces).astype(np.int32)
 
 
+@torch.no_grad()
 def actor_surface(fields, slot: int, cell: float) -> tuple[np.ndarray, np.ndarray]:
-    """Zero level set of actor slot ``slot`` of ``fields`` (an ``ActorFields``) in its box frame."""
-    from redrive.recon.mesh import actor_mesh
+    """Zero level set of actor slot ``slot`` of ``fields`` (an ``ActorFields``) in its box frame.
 
-    mesh = actor_mesh(SimpleNamespace(actors=fields), slot, cell)
-    return np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int32)
+    The surface ``redrive.recon.mesh.actor_mesh`` extracts (closed at the box faces), with the
+    whole box evaluated in a few large batches: the grid's per-call cost dominates small slabs.
+    """
+    import mcubes
+
+    half = fields.half_extent[slot].cpu().numpy().astype(np.float64)
+    n = np.maximum(2, np.ceil(2 * half / cell).astype(int) + 1)
+    axes = [np.linspace(-half[k], half[k], n[k]) for k in range(3)]
+    pts = torch.from_numpy(np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3).astype(np.float32))
+    ids = torch.full((1 << 17,), int(slot), dtype=torch.int64)
+    vol = torch.cat([fields.query(pts[s:s + (1 << 17)], ids[:len(pts[s:s + (1 << 17)])])[0]
+                     for s in range(0, len(pts), 1 << 17)]).numpy().reshape(tuple(n))
+    for axis in range(3):  # outside the box is empty: close the surface at its faces
+        idx = [slice(None)] * 3
+        for end in (0, -1):
+            idx[axis] = end
+            vol[tuple(idx)] = np.maximum(vol[tuple(idx)], 1e-3)
+    if not (vol < 0).any():
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
+    v, f = mcubes.marching_cubes(vol, 0.0)
+    v = v * (2 * half / (n - 1)) - half
+    return v.astype(np.float32), np.ascontiguousarray(f[:, ::-1]).astype(np.int32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +322,8 @@ class SurfaceRenderer:
     def background(self):
         if self._bg is None:
             v, f = self.cache.get(f"background-{self.cfg.background_cell_m:g}m",
-                                  lambda: background_surface(self.model, self.cfg.background_cell_m, self.cfg.block_cells))
+                                  lambda: background_surface(self.model, self.cfg.background_cell_m, self.cfg.block_cells,
+                                                                     progress=self.progress))
             self._bg = (v, f, _scene_of(v, f))
         return self._bg
 
