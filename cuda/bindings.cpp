@@ -362,5 +362,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("neus_alpha_backward", &neus_alpha_backward);
 #ifndef RD_CUDA
     m.def("gather_probe", &gather_probe);
+    m.def("hashgrid_simd_active", &rd::cpu::hashgrid_simd_active);
 #endif
 }

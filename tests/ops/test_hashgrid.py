@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from redrive.ops import _ext
 from redrive.ops import HashGrid, HashGridConfig, OpArgumentError, hash_grid_encode
 from redrive.ops.reference import hash_grid_encode_ref
 
@@ -179,3 +182,61 @@ def test_bad_arguments():
         hash_grid_encode(torch.rand(4, 3).to(torch.int32), _table(cfg), cfg)
     with pytest.raises(OpArgumentError, match="n_features_per_level"):
         HashGridConfig(n_features_per_level=3)
+
+
+def _cpu_has_avx2_fma() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
+    return "avx2" in flags and "fma" in flags
+
+
+def test_simd_switch(monkeypatch):
+    ext = _ext.load_cpu()
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1")
+    assert not ext.hashgrid_simd_active()
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "0")
+    # The extension is built with -march=native, so an AVX2 + FMA CPU gets the SIMD loops.
+    assert ext.hashgrid_simd_active() == _cpu_has_avx2_fma()
+
+
+def _encode_with_grads(x0, t0, cfg, g, read_half: bool):
+    """Output, grad_x and grad_table (float32 master table, optionally read through fp16)."""
+    x, t = x0.clone().requires_grad_(), t0.clone().requires_grad_()
+    out = hash_grid_encode(x, t, cfg, read_table=t0.half() if read_half else None)
+    (out * g).sum().backward()
+    return out.detach(), x.grad, t.grad
+
+
+@pytest.mark.parametrize("path", ["simd", "scalar"])
+@pytest.mark.parametrize("name", ["mixed", "f1", "f4", "f8"])
+@pytest.mark.parametrize("read_half", [False, True])
+def test_simd_and_scalar_paths_match_reference(monkeypatch, path, name, read_half):
+    # 203 points: 25 groups of 8 plus a 3-point tail, with corner, face and outside points.
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1" if path == "scalar" else "0")
+    cfg = CONFIGS[name]
+    x0, t0 = _points(203, seed=5), _table(cfg, seed=6)
+    g = torch.randn(203, cfg.out_dim, generator=torch.Generator().manual_seed(7))
+    out, gx, gt = _encode_with_grads(x0, t0, cfg, g, read_half)
+    xr = x0.clone().requires_grad_()
+    tr = (t0.half().float() if read_half else t0.clone()).requires_grad_()
+    ref = hash_grid_encode_ref(xr, tr, cfg)
+    (ref * g).sum().backward()
+    torch.testing.assert_close(out, ref.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gt, tr.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gx, xr.grad, rtol=1e-3, atol=1e-4 * max(1.0, float(xr.grad.abs().max())))
+
+
+def test_simd_and_scalar_paths_agree_closely(monkeypatch):
+    # Same math in both paths: only fp32 rounding (FMA, product order) may differ.
+    cfg = HashGridConfig(n_levels=8, n_features_per_level=2, log2_hashmap_size=12, base_resolution=4, finest_resolution=600)
+    x0, t0 = _points(4099, seed=8), _table(cfg, seed=9)
+    g = torch.randn(4099, cfg.out_dim, generator=torch.Generator().manual_seed(10))
+    results = {}
+    for mode in ("0", "1"):
+        monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", mode)
+        results[mode] = _encode_with_grads(x0, t0, cfg, g, read_half=True)
+    for a, b in zip(results["0"], results["1"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(b.abs().max())))

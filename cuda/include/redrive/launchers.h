@@ -73,6 +73,9 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
                           const float* d, const float* near, const float* far, const uint8_t* bits,
                           const uint8_t* coarse_bits, int64_t* counts,
                           MarchOutput (*allocate)(int64_t total, void* ctx), void* ctx);
+// True when the hash-grid loops use the AVX2 path: compiled for an AVX2 + FMA CPU and not
+// disabled by REDRIVE_SCALAR_KERNELS=1 (read at each call).
+bool hashgrid_simd_active();
 // Machine gather-rate probe for the benchmark: n_points x reads_per_point random rows of F
 // floats from a table of `rows` rows, summed so that the loads cannot be optimised away.
 double gather_probe(const float* table, int64_t rows, int f, int64_t n_points, int reads_per_point);

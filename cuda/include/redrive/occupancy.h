@@ -41,8 +41,8 @@ RD_HD bool ray_aabb(const float o[3], const float id[3], const float lo[3], cons
     for (int k = 0; k < 3; ++k) {
         float a = (lo[k] - o[k]) * id[k];
         float b = (hi[k] - o[k]) * id[k];
-        t0 = fmaxf(t0, fminf(a, b));
-        t1 = fminf(t1, fmaxf(a, b));
+        t0 = rd_max(t0, rd_min(a, b));
+        t1 = rd_min(t1, rd_max(a, b));
     }
     return t0 <= t1;
 }
@@ -56,7 +56,7 @@ RD_HD float cell_exit(const float o[3], const float d[3], const float id[3], con
         float b = cell_lo[k] + (d[k] > 0.0f ? size[k] : 0.0f);
         float tk = (b - o[k]) * id[k];
         // Directions with a zero component give +-1e30 here: never the minimum that matters.
-        if (d[k] != 0.0f) t = fminf(t, tk);
+        if (d[k] != 0.0f) t = rd_min(t, tk);
     }
     return t;
 }
@@ -70,8 +70,8 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
     float id[3] = {safe_inv(d[0]), safe_inv(d[1]), safe_inv(d[2])};
     float b0, b1;
     if (!ray_aabb(o, id, g.lo, g.hi, b0, b1)) return 0;
-    float t = fmaxf(b0, near);
-    const float tend = fminf(b1, far);
+    float t = rd_max(b0, near);
+    const float tend = rd_min(b1, far);
     if (!(t < tend)) return 0;
 
     float csz[3], inv_csz[3], bsz[3];
@@ -89,11 +89,11 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
     while ((1 << cf_shift) < g.cf) ++cf_shift;
     // Minimal progress after an empty-space jump: guards against a jump that lands exactly on
     // the boundary it started from.
-    const float eps = 1e-5f * fminf(csz[0], fminf(csz[1], csz[2]));
+    const float eps = 1e-5f * rd_min(csz[0], rd_min(csz[1], csz[2]));
     int n = 0;
     while (t < tend && n < m.max_samples) {
         float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max);
-        float te = fminf(t + dt, tend);
+        float te = rd_min(t + dt, tend);
         // Rounding in the accumulated t can leave a sliver (~1e-7) before tend: fold it into
         // this step rather than emitting a near-zero-length sample.
         if (tend - te < 1e-3f * dt) te = tend;
@@ -118,7 +118,7 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
         int64_t cidx = cc[0] + (int64_t)g.cres[0] * (cc[1] + (int64_t)g.cres[1] * cc[2]);
         if (!bit_get(coarse, cidx)) {
             float blo[3] = {g.lo[0] + cc[0] * bsz[0], g.lo[1] + cc[1] * bsz[1], g.lo[2] + cc[2] * bsz[2]};
-            t = fmaxf(cell_exit(o, d, id, blo, bsz), t + eps);
+            t = rd_max(cell_exit(o, d, id, blo, bsz), t + eps);
             continue;
         }
         int64_t idx = ic[0] + (int64_t)g.res[0] * (ic[1] + (int64_t)g.res[1] * ic[2]);
@@ -128,7 +128,7 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
             t = te;
         } else {
             float clo[3] = {g.lo[0] + ic[0] * csz[0], g.lo[1] + ic[1] * csz[1], g.lo[2] + ic[2] * csz[2]};
-            t = fmaxf(cell_exit(o, d, id, clo, csz), t + eps);
+            t = rd_max(cell_exit(o, d, id, clo, csz), t + eps);
         }
     }
     return n;

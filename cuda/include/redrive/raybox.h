@@ -22,8 +22,8 @@ RD_HD bool ray_obb(const float o[3], const float d[3], const float* M, const flo
     float id[3] = {safe_inv(dl[0]), safe_inv(dl[1]), safe_inv(dl[2])};
     float lo[3] = {-half[0], -half[1], -half[2]};
     if (!ray_aabb(ol, id, lo, half, t0, t1)) return false;
-    t0 = fmaxf(t0, near);
-    t1 = fminf(t1, far);
+    t0 = rd_max(t0, near);
+    t1 = rd_min(t1, far);
     return t0 < t1;
 }
 
