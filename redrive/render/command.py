@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appearance", choices=("nearest", "mean"), default="nearest",
                         help="camera colour correction: nearest training frames in time (default) or the camera's mean")
     parser.add_argument("--mesh-cell", type=float, default=0.1,
-                        help="marching-cubes cell of the background mesh of the surface path, metres (actors: half)")
+                        help="marching-cubes cell of the background mesh of the surface path, metres (actors: half of it)")
     parser.add_argument("--mesh-cache", default=None, help="directory of the surface meshes (default: RUN/render_cache)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-previews", action="store_true", help="do not write MP4 previews")
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     spec = parse_trajectory_spec(args.trajectory)  # refuse a bad spec before loading anything
     if not args.mesh_cell > 0:
         raise RedriveError(f"--mesh-cell must be a positive number of metres, got {args.mesh_cell}")
-    surface = SurfaceConfig(background_cell_m=args.mesh_cell, actor_cell_m=min(0.05, args.mesh_cell / 2))
+    surface = SurfaceConfig(background_cell_m=args.mesh_cell, actor_cell_m=args.mesh_cell / 2)
     scene = NeuralScene.from_run(run_dir, mesh_cache=args.mesh_cache or True, surface=surface, progress=not args.quiet)
     graph = scene.graph
     log = None

@@ -465,6 +465,9 @@ class SurfaceRenderer:
                 t[miss[got]] = td[got]
                 owner[miss[got]] = 2
         hit = owner >= 0
+        if far is not None:  # the Newton step may have moved a hit to or beyond the stop
+            hit &= t < far
+            owner = torch.where(hit, owner, -1)
         intensity = torch.zeros(n)
         drop = torch.ones(n)
         if heads and n:
