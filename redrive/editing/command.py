@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-overlap", action="store_true", help="render even if actors intersect")
     parser.add_argument("--previews", choices=("recorded", "rendered", "none"), default=None,
                         help="left half of the before/after MP4s (default: the scenario's 'before', else recorded)")
+    parser.add_argument("--lidar", choices=("surface", "volume"), default=None,
+                        help="LiDAR by the surface path (default) or volume rendering (docs/render.md)")
     parser.add_argument("--check", action="store_true", help="validate the scenario and exit without rendering")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -33,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = write_log(scene, args.out, sc.sensors, sc.times, lighting=sc.lighting,
                     previews=args.previews or sc.before, overwrite=args.overwrite, progress=not args.quiet,
+                    lidar_surface=(args.lidar or sc.lidar) == "surface",
                     scenario_text=Path(args.scenario).read_text())
     print(f"wrote the edited drive ({len(scene.edits)} edits, {len(scene.graph.actors)} actors) to {out}")
     return 0

@@ -1,12 +1,14 @@
 """Rendering an edited scene: neural fields (with the edited actor layers) composited with
 ray-cast mesh assets, into camera images and LiDAR sweeps.
 
-Compositing, per ray: the mesh hit distance is the neural renderer's ``far`` (nothing behind it
-is sampled, no sky there), so the neural scene in front of a mesh occludes it and the mesh
-occludes what is behind it. Camera: ``rgb = neural + (1 - opacity) * shaded mesh``, then the
-camera's appearance correction. LiDAR: the neural median depth (where opacity crosses 0.5) if
-it comes before the mesh hit (with the neural intensity and ray drop), else the mesh hit
-(intensity = reflectivity x |cos incidence|, never dropped).
+Rendering goes through the simulator's ``redrive.render.neural.NeuralScene`` (volume-rendered
+cameras, the LiDAR surface path or volume LiDAR, appearance) with the edited actor layers; mesh
+actors are composited on top of it. Per ray, the mesh hit distance is the neural renderer's
+``far`` (nothing behind it is sampled, no sky there), so the neural scene in front of a mesh
+occludes it and the mesh occludes what is behind it. Camera: ``rgb = neural (with the camera's
+appearance) + (1 - opacity) * shaded mesh``. LiDAR: the fields' return if it comes before the
+mesh hit (with the neural intensity and ray drop), else the mesh hit (intensity = reflectivity x
+|cos incidence|, never dropped).
 """
 
 from __future__ import annotations
@@ -135,8 +137,69 @@ def rendered_times(cams: list[CameraJob], lids: list[LidarJob]) -> np.ndarray:
 # The edited scene's renderable parts
 
 
+def composited_scene_class():
+    """``CompositedScene``: a ``redrive.render.neural.NeuralScene`` that also draws mesh actors
+    (defined lazily: the renderer imports torch)."""
+    global _COMPOSITED
+    if _COMPOSITED is not None:
+        return _COMPOSITED
+    import torch
+
+    from redrive.render.neural import CameraRender, LidarRender, NeuralScene
+
+    class CompositedScene(NeuralScene):
+        """The edited scene as the simulator sees it: the reconstruction with the edited actor
+        layers, plus ray-cast mesh actors composited behind the fields' opacity (module doc)."""
+
+        meshes: MeshCaster | None = None
+        lighting: Lighting = Lighting()
+
+        def _hits(self, o, d, times, far):
+            if self.meshes is None or o.shape[0] == 0:
+                return None, far
+            hits = self.meshes.cast(o.double().numpy(), d.double().numpy(), times.double().numpy())
+            stop = torch.from_numpy(hits.t.copy())
+            if far is not None:
+                hits.t = np.where(hits.t < far.numpy(), hits.t, np.inf).astype(np.float32)
+                stop = torch.minimum(stop, far)
+            return hits, stop
+
+        @torch.no_grad()
+        def camera(self, o, d, times, camera_name=None, layers=None, far=None, appearance="nearest", progress=None):
+            hits, stop = self._hits(o, d, times, far)
+            r = super().camera(o, d, times, camera_name, layers, stop, appearance, progress)
+            if hits is None or not hits.hit.any():
+                return r
+            m = torch.from_numpy(hits.hit)
+            colour = torch.from_numpy(shade(hits, self.lighting).astype(np.float32))
+            rgb = torch.where(m[:, None], r.rgb + (1.0 - r.opacity)[:, None] * colour, r.rgb).clamp(0.0, 1.0)
+            behind = m & (r.opacity <= 0.5)
+            depth = torch.where(behind, torch.from_numpy(hits.t), r.depth)
+            return CameraRender(rgb, torch.where(m, torch.ones_like(r.opacity), r.opacity), depth)
+
+        @torch.no_grad()
+        def lidar(self, o, d, times, surface=True, layers=None, far=None):
+            hits, stop = self._hits(o, d, times, far)
+            r = super().lidar(o, d, times, surface, layers, stop)
+            if hits is None or not hits.hit.any():
+                return r
+            # the fields' surface wins where it comes first; else the mesh returns (never dropped)
+            mesh = torch.from_numpy(hits.hit) & ~torch.isfinite(r.range)
+            inten = torch.from_numpy(lidar_intensity(hits, d.numpy().astype(np.float32)))
+            return LidarRender(torch.where(mesh, torch.from_numpy(hits.t), r.range),
+                               torch.where(mesh, inten, r.intensity), torch.where(mesh, 0.0, r.drop_prob))
+
+    _COMPOSITED = CompositedScene
+    return CompositedScene
+
+
+_COMPOSITED = None
+
+
 class EditRenderer:
-    """Neural fields + actor layers + mesh actors of one edited scene, ready to render rays."""
+    """Builds the edited scene's renderable parts: actor layers (the run's own fields in edited
+    boxes, one more layer per other run whose actors are inserted) and the mesh actors, wrapped
+    as a ``CompositedScene`` for the simulator and for ``render``."""
 
     def __init__(self, es, lighting: Lighting | None = None):
         from redrive.recon.model import ActorPoses
@@ -144,7 +207,6 @@ class EditRenderer:
 
         self.es = es
         self.model = es.model()
-        self.lighting = lighting or Lighting()
         graph = es.graph
         slots = {a: k for k, a in enumerate(es.base_actor_ids())}
         step = self.model.cfg.actors.time_step_s
@@ -172,90 +234,14 @@ class EditRenderer:
             fields = es.model(run).actors
             if fields is not None and ids:
                 self.layers.append(ActorLayer(fields, ActorPoses(graph, ids, step, field_index=idx)))
-        self.meshes = MeshCaster(mesh_nodes, mesh_assets) if mesh_nodes else None
-        self.chunk = int(self.model.cfg.eval.chunk_rays)
-
-    def _neural(self, o, d, t, need_rgb: bool, far):
-        import torch
-
-        from redrive.recon.renderer import render_chunked
-
-        tt = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-        far_t = None if far is None else tt(far)
-        return render_chunked(self.model, tt(o), tt(d), tt(t), self.chunk, need_rgb=need_rgb, layers=self.layers,
-                              far=far_t), tt
-
-    def camera_rays(self, o: np.ndarray, d: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Colour (N, 3) before appearance and distance (N,) (inf: nothing) of scene-frame rays."""
-        hits = self.meshes.cast(o, d, t) if self.meshes is not None else None
-        r, _ = self._neural(o, d, t, True, None if hits is None else hits.t)
-        rgb = r["rgb"].numpy()
-        opacity = r["opacity"].numpy()
-        depth = np.where(opacity > 0.5, r["median_depth"].numpy(), np.inf)
-        if hits is not None and hits.hit.any():
-            m = hits.hit
-            rgb[m] += (1.0 - opacity[m])[:, None] * shade(hits, self.lighting)[m]
-            depth[m] = np.where(np.isfinite(depth[m]), depth[m], hits.t[m])
-        return rgb, depth
-
-    def lidar_rays(self, o: np.ndarray, d: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Range (N,) (inf: no return), intensity (N,), returned (N,) bool of scene-frame rays."""
-        import torch
-
-        hits = self.meshes.cast(o, d, t) if self.meshes is not None else None
-        r, tt = self._neural(o, d, t, False, None if hits is None else hits.t)
-        with torch.no_grad():
-            inten, logit = self.model.lidar_heads(r["features"], tt(d), r["depth"], r["opacity"])
-        md = r["median_depth"].numpy().astype(np.float64)
-        neural = np.isfinite(md)
-        rng = np.where(neural, md, np.inf)
-        intensity = inten.numpy().astype(np.float32)
-        returned = neural & (logit.numpy() < 0.0)
-        if hits is not None:
-            mesh = hits.hit & ~neural  # the fields became opaque before the mesh, or not at all
-            rng[mesh] = hits.t[mesh]
-            intensity[mesh] = lidar_intensity(hits, d.astype(np.float32))[mesh]
-            returned |= mesh
-        return rng, intensity, returned
-
-
-# ---------------------------------------------------------------------------------------------
-# Appearance of camera frames
-
-
-class AppearanceLookup:
-    """Colour correction of a camera at a time: the frame's own code when the time is a trained
-    frame of a recorded camera, else the mean of the two nearest trained frames (of the first
-    recorded camera for a new camera)."""
-
-    def __init__(self, es, model):
-        from redrive.eval.protocol import split_indices
-        from redrive.recon.data import image_keys
-
-        self.model, self.log = model, es.log
-        self.keys = image_keys(self.log)
-        holdout = int(es.meta["config"].get("eval", {}).get("holdout_every", 2))
-        self.train = {c: split_indices(len(s), holdout)[0] for c, s in self.log.cameras.items()}
-
-    def __call__(self, camera: str, time: float):
-        name = camera if camera in self.log.cameras else next(iter(self.log.cameras))
-        ft = self.log.cameras[name].frame_times
-        train = self.train[name]
-        if len(train) == 0:
-            return None
-        order = train[np.argsort(np.abs(ft[train] - time), kind="stable")]
-        if abs(ft[order[0]] - time) < 1e-6:
-            picks = [int(order[0])]
-        else:
-            picks = [int(i) for i in order[:2]]
-        return self.model.appearance.interpolated([self.keys[name] + i for i in picks])
-
-
-def _apply_appearance(rgb: np.ndarray, corr) -> np.ndarray:
-    if corr is None:
-        return rgb
-    mat, off = (c.numpy() for c in corr)
-    return rgb @ mat.T + off
+        base = es.neural_scene().with_layers(self.layers)
+        cls = composited_scene_class()
+        scene = cls.__new__(cls)
+        scene.__dict__.update(base.__dict__)  # same model, appearance and surface meshes
+        scene.meshes = MeshCaster(mesh_nodes, mesh_assets) if mesh_nodes else None
+        scene.lighting = lighting or Lighting()
+        self.scene = scene
+        """The ``CompositedScene`` to render through."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,41 +249,46 @@ def _apply_appearance(rgb: np.ndarray, corr) -> np.ndarray:
 
 
 def frames(es, cams: list[CameraJob], lids: list[LidarJob], progress: bool = False,
-           renderer: EditRenderer | None = None) -> Iterator[tuple[str, str, int, float, Any]]:
+           renderer: EditRenderer | None = None, lidar_surface: bool = True) -> Iterator[tuple[str, str, int, float, Any]]:
     """Render every job frame in time order: yields ``(kind, name, index, time, payload)`` with
-    payload ``(image uint8 [H, W, 3], distance [H, W])`` for cameras and a ``LidarSweep``."""
+    payload ``(image uint8 [H, W, 3], distance [H, W])`` for cameras and a ``LidarSweep``.
+    ``lidar_surface``: LiDAR by the simulator's surface path (meshes of the fields), else by
+    volume rendering."""
+    import torch
     from tqdm import tqdm
 
     from redrive.render.rays import camera_rays, lidar_rays
 
-    renderer = renderer or EditRenderer(es)
-    appearance = AppearanceLookup(es, renderer.model) if cams else None
+    scene = (renderer or EditRenderer(es)).scene
     ego = es.graph.ego
+    tt = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     jobs = [("camera", j, i, float(t)) for j in cams for i, t in enumerate(j.sensor.frame_times)]
     jobs += [("lidar", j, i, float(t)) for j in lids for i, t in enumerate(j.times)]
     jobs.sort(key=lambda x: (x[3], x[0], x[1].name))
     for kind, job, i, t in tqdm(jobs, desc="edit render", unit="frame", disable=not progress):
         if kind == "camera":
             rays = camera_rays(job.sensor, ego, t)
-            rgb, dist = renderer.camera_rays(rays.origins, rays.directions, rays.times)
-            rgb = _apply_appearance(rgb, appearance(job.name, t))
+            r = scene.camera(tt(rays.origins), tt(rays.directions), tt(rays.times), job.name)
             h, w = job.sensor.intrinsics.height, job.sensor.intrinsics.width
-            image = np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8).reshape(h, w, 3)
-            yield kind, job.name, i, t, (image, dist.astype(np.float32).reshape(h, w))
+            image = (r.rgb.numpy().reshape(h, w, 3) * 255.0 + 0.5).astype(np.uint8)
+            dist = torch.where(r.opacity > 0.5, r.depth, torch.full_like(r.depth, float("inf")))
+            yield kind, job.name, i, t, (image, dist.numpy().astype(np.float32).reshape(h, w))
         else:
             rays = lidar_rays(job.model, ego, job.vehicle_from_lidar, t)
-            rng, inten, returned = renderer.lidar_rays(rays.origins, rays.directions, rays.times)
-            yield kind, job.name, i, t, rays.to_sweep(rng, inten, returned)
+            r = scene.lidar(tt(rays.origins), tt(rays.directions), tt(rays.times), surface=lidar_surface)
+            yield kind, job.name, i, t, rays.to_sweep(r.range.numpy().astype(np.float64), r.intensity.numpy(),
+                                                      r.drop_prob.numpy() <= 0.5)
 
 
-def render_scene(es, sensors: Any = None, times: Any = None, progress: bool = False) -> Rendered:
+def render_scene(es, sensors: Any = None, times: Any = None, progress: bool = False, lidar_surface: bool = True,
+                 lighting: Lighting | None = None) -> Rendered:
     """Validate the edits at the rendered times, then render into arrays (``EditableScene.render``)."""
     cams, lids = resolve_sensors(es, sensors, times)
     es.validate(rendered_times(cams, lids))
     out = Rendered()
     images: dict[str, list] = {}
     depth: dict[str, list] = {}
-    for kind, name, _, t, payload in frames(es, cams, lids, progress):
+    for kind, name, _, t, payload in frames(es, cams, lids, progress, EditRenderer(es, lighting), lidar_surface):
         if kind == "camera":
             images.setdefault(name, []).append(payload[0])
             depth.setdefault(name, []).append(payload[1])
@@ -310,5 +301,5 @@ def render_scene(es, sensors: Any = None, times: Any = None, progress: bool = Fa
     return out
 
 
-__all__ = ["AppearanceLookup", "CameraJob", "EditRenderer", "LidarJob", "Rendered", "frames", "render_scene",
+__all__ = ["CameraJob", "EditRenderer", "LidarJob", "Rendered", "frames", "render_scene",
            "rendered_times", "resolve_sensors"]

@@ -10,6 +10,7 @@ log start, poses ``world_from_box`` in the log's world frame unless ``frame: ego
     frames: {start: 0, stop: 20, step: 2}   # recorded frame indices; or times: [0.0, 0.1, ...]
     lighting: {sun_direction: [0.45, -0.3, 0.84], ambient: 0.4}
     before: recorded              # previews' left half: recorded | rendered | none
+    lidar: surface                # LiDAR by the fields' meshes (surface) or volume rendering
     edits:
       - {op: remove, actor: lead_000}
       - {op: move, actor: parked_003, offset: [0, 3, 0], frame: box}
@@ -48,7 +49,7 @@ from redrive.errors import RedriveError
 from redrive.log.types import Trajectory
 
 TOP_KEYS = {"format", "version", "run", "allow_overlap", "ego_box", "ego_trajectory", "sensors", "frames", "times",
-            "lighting", "before", "edits"}
+            "lighting", "before", "lidar", "edits"}
 TRAJ_KINDS = ("times", "file", "follow_ego", "constant_velocity", "waypoints", "static")
 
 
@@ -64,6 +65,8 @@ class Scenario:
     """None, an array of seconds, or per-sensor arrays (from ``frames``)."""
     lighting: Lighting = field(default_factory=Lighting)
     before: str = "recorded"
+    lidar: str = "surface"
+    """LiDAR path: ``surface`` (meshes of the fields) or ``volume``."""
 
 
 def read_document(path: Path) -> Any:
@@ -330,6 +333,10 @@ def load_scenario(path: str | Path, run: str | Path | None = None, allow_overlap
     if before not in ("recorded", "rendered", "none"):
         raise p.fail("before", before, "must be recorded, rendered or none")
     out.before = before
+    lidar = d.get("lidar", "surface")
+    if lidar not in ("surface", "volume"):
+        raise p.fail("lidar", lidar, "must be surface or volume")
+    out.lidar = lidar
     return out
 
 

@@ -56,7 +56,11 @@ def _moves(t: Trajectory) -> bool:
 
 
 class EditableScene:
-    """A reconstruction run with a list of edits; the run's files are only read."""
+    """A reconstruction run with a list of edits; the run's files are only read (except the LiDAR
+    surface path's mesh cache, ``mesh_cache``)."""
+
+    surface_config = None
+    """``redrive.render.surface.SurfaceConfig`` of the LiDAR surface path (None: its defaults)."""
 
     def __init__(self, run: str | Path, allow_overlap: bool = False, ego_box: EgoBox | None = None):
         self.run = Path(run).resolve()
@@ -78,6 +82,11 @@ class EditableScene:
         self.ego_changed = False
         self._log = None
         self._models: dict[Path, Any] = {}
+        self._steps: dict[Path, int] = {}
+        self._neural = None
+        self.mesh_cache: str | Path | bool | None = True
+        """Where the LiDAR surface path keeps the fields' meshes: True = RUN/render_cache (as
+        ``redrive render``), a directory, or None (in memory)."""
 
     # ------------------------------------------------------------------ the source
     @property
@@ -283,14 +292,17 @@ class EditableScene:
         return load_scenario(path).scene
 
     # ------------------------------------------------------------------ rendering
-    def render(self, sensors: Any = None, times: Any = None, progress: bool = False):
+    def render(self, sensors: Any = None, times: Any = None, progress: bool = False, lidar_surface: bool = True,
+               lighting=None):
         """Render ``sensors`` (recorded names, camera/LiDAR spec dicts or specs; default: the
         recorded rig) at ``times`` (seconds; default: each recorded sensor's own frame times) after
         validating the edit at those times. Returns ``redrive.editing.render.Rendered`` (images
-        ``[T, H, W, 3]`` uint8 and LiDAR sweeps per sensor)."""
+        ``[T, H, W, 3]`` uint8 and LiDAR sweeps per sensor). ``lidar_surface``: LiDAR by the
+        simulator's surface path (docs/render.md), else by volume rendering; ``lighting``: of
+        mesh assets (``redrive.editing.Lighting``)."""
         from redrive.editing.render import render_scene
 
-        return render_scene(self, sensors, times, progress=progress)
+        return render_scene(self, sensors, times, progress=progress, lidar_surface=lidar_surface, lighting=lighting)
 
     def model(self, run: Path | None = None):
         """The trained model of this run (or of another run an asset comes from), loaded once."""
@@ -300,11 +312,33 @@ class EditableScene:
 
         run = (run or self.run).resolve()
         if run not in self._models:
-            model, cfg, _ = load_run(run)
+            model, cfg, info = load_run(run)
             model.eval()
             torch.set_num_threads(cfg.train.threads)
             self._models[run] = model
+            self._steps[run] = int(info["step"])
         return self._models[run]
+
+    def neural_scene(self):
+        """This run as the simulator's ``NeuralScene`` (model, appearance, LiDAR surface meshes
+        cached in ``mesh_cache``), built once."""
+        if self._neural is None:
+            from redrive.render.neural import AppearanceTable, NeuralScene
+            from redrive.render.surface import MeshCache, SurfaceRenderer, checkpoint_key
+
+            model = self.model()
+            step = self._steps[self.run]
+            root = self.run / "render_cache" if self.mesh_cache is True else (Path(self.mesh_cache) if self.mesh_cache else None)
+            try:
+                appearance = AppearanceTable.from_log(model, self.log)
+                start_ns = int(self.log.start_time_ns)
+            except RedriveError:
+                appearance, start_ns = None, 0
+            cache = MeshCache(root, checkpoint_key(self.run, step))
+            scene = NeuralScene(model, appearance, SurfaceRenderer(model, self.surface_config, cache))
+            scene.run_dir, scene.log_path, scene.step, scene.start_time_ns = self.run, self.log_path, step, start_ns
+            self._neural = scene
+        return self._neural
 
 
 def load(run_or_edits: str | Path) -> EditableScene:

@@ -14,6 +14,19 @@ SMALL = ["train.camera_rays=512", "train.lidar_rays=256", "train.lr=0.02", "trai
          "sampling.max_samples=24", "sampling.update_every=100", "background.distant_samples=4"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def coarse_lidar_meshes():
+    """The LiDAR surface path's meshes at 0.25 m / 0.1 m cells (the defaults take ~6x longer to
+    extract, which the tests do not need)."""
+    from redrive.editing import EditableScene
+    from redrive.render.surface import SurfaceConfig
+
+    saved = EditableScene.surface_config
+    EditableScene.surface_config = SurfaceConfig(background_cell_m=0.25, actor_cell_m=0.1)
+    yield
+    EditableScene.surface_config = saved
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A run directory trained for 300 steps on the tiny synthetic log (seed 3).
