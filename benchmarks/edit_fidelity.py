@@ -14,7 +14,10 @@ cores), four edits are made with ``redrive.editing`` and by the generator (``rem
 Figures: PSNR inside the affected image region (pixels whose truth changed between the original
 and the edited truth, dilated by 2 px) of the edited render against the edited truth, and the
 LiDAR median absolute range error on the affected beams (rays whose truth range changed by more
-than 5 cm, or that gained or lost a return; over rays returning in both). Frames: the held-out
+than 5 cm, or that gained or lost a return; over rays returning in both). A second PSNR
+counts only region pixels whose edited truth lies within 60 m (what a removal reveals beyond
+that, straight ahead behind a lead car, is never observed in the log). LiDAR: the simulator's
+surface path (``--lidar volume``: volume rendering). Frames: the held-out
 (odd) frames 1, 11, 21, 31, 41 of every camera and LiDAR (``--quick``: 11 and 31, front camera);
 only camera frames where the edit changes at least 20 truth pixels are rendered and scored. Targets: removal and insertion PSNR >= 22 dB; LiDAR on inserted or
 revealed surfaces <= 0.15 m. Writes ``edit_fidelity_grid.png`` (a row per case, the frame with the largest region: original,
@@ -34,6 +37,9 @@ from _common import BenchmarkReport, standard_parser  # noqa: E402
 
 DEFAULT_RUN = Path("/work/runs/rq0/run")
 TARGETS = {"psnr": 22.0, "lidar": 0.15}
+NEAR_M = 60.0
+"""A second PSNR counts only region pixels whose edited truth is this close: farther content
+straight ahead (the end of the street behind a lead car) is never seen in the log."""
 
 
 def ensure_run(args) -> tuple[Path, Path]:
@@ -116,11 +122,13 @@ def _fresh(run, base):
     import redrive
 
     es = redrive.load(run)
-    es._log, es._models = base._log, base._models  # share the opened log and loaded fields
+    # share the opened log, the loaded fields and the simulator's scene (its LiDAR meshes)
+    es._log, es._models, es._steps, es._neural = base._log, base._models, base._steps, base.neural_scene()
+    es.mesh_cache = base.mesh_cache
     return es
 
 
-def build_cases(log_dir: Path, run: Path, library: Path):
+def build_cases(log_dir: Path, run: Path, library: Path, mesh_cache: Path | None = None):
     """(base scene, synthetic scene, [(name, kind, EditableScene, edited SynthScene)])."""
     import redrive
     from redrive.editing import Asset, AssetLibrary, EditError
@@ -128,6 +136,7 @@ def build_cases(log_dir: Path, run: Path, library: Path):
 
     synth = load_scene(log_dir)
     base = redrive.load(run)
+    base.mesh_cache = mesh_cache  # the LiDAR surface meshes: never inside someone else's run
     times = np.unique(np.concatenate([c.frame_times for c in base.log.cameras.values()]))
     min_visible = max(2, len(base.log.cameras["front"]) // 5)
     infos = base.actors
@@ -224,6 +233,7 @@ def main() -> int:
     parser.add_argument("--log", default=None, help="its synthetic log (default: the run's)")
     parser.add_argument("--workdir", default="/tmp/redrive-edit-fidelity", help="where to generate + train if needed")
     parser.add_argument("--resume", action="store_true", help="resume training in --workdir")
+    parser.add_argument("--lidar", choices=("surface", "volume"), default="surface", help="LiDAR path (docs/render.md)")
     parser.add_argument("--frames", default=None, help="comma-separated frame indices (default: 1,11,21,31,41)")
     parser.add_argument("--grid", default=None, help="PNG grid path (default: beside --json or ./edit_fidelity_grid.png)")
     args = parser.parse_args()
@@ -240,7 +250,7 @@ def main() -> int:
     if args.frames:
         frames = [int(v) for v in args.frames.split(",")]
     library = Path(args.workdir) / "asset_library"
-    base, synth, cases = build_cases(log_dir, run, library)
+    base, synth, cases = build_cases(log_dir, run, library, Path(args.workdir) / "render_cache")
     log = base.log
     cams = ["front"] if args.quick else list(log.cameras)
     lidars = list(log.lidars)
@@ -257,21 +267,25 @@ def main() -> int:
         for c in cams:
             for f in frames:
                 orig = log.load_image(c, f).astype(np.float64) / 255
-                edit_truth = truth.camera_frame(c, f)[0].astype(np.float64) / 255
+                image, depth, _ = truth.camera_frame(c, f)
+                edit_truth = image.astype(np.float64) / 255
                 region = dilate(np.abs(edit_truth - orig).max(-1) > 2.5 / 255)
                 if region.sum() >= 20:
-                    regions[(c, f)] = (orig, edit_truth, region)
+                    regions[(c, f)] = (orig, edit_truth, region, depth <= NEAR_M)
         times = {}
         for c, f in regions:
             times.setdefault(c, []).append(float(log.cameras[c].frame_times[f]))
         times.update({lname: log.lidars[lname].sweep_times[frames] for lname in lidars})
-        rendered = es.render(list(times), times)
-        se, n_px, errs, picked = 0.0, 0, [], None
-        for (c, f), (orig, edit_truth, region) in regions.items():
+        rendered = es.render(list(times), times, lidar_surface=args.lidar == "surface")
+        se, n_px, se_near, n_near, errs, picked = 0.0, 0, 0.0, 0, [], None
+        for (c, f), (orig, edit_truth, region, near) in regions.items():
             k = times[c].index(float(log.cameras[c].frame_times[f]))
             pred = rendered.images[c][k].astype(np.float64) / 255
-            se += float(((pred - edit_truth) ** 2)[region].sum())
+            sq = ((pred - edit_truth) ** 2).sum(-1)
+            se += float(sq[region].sum())
             n_px += int(region.sum()) * 3
+            se_near += float(sq[region & near].sum())
+            n_near += int((region & near).sum()) * 3
             if picked is None or region.sum() > picked[0]:
                 picked = (region.sum(), orig, edit_truth, pred, region)
         print(f"  rendered camera frames: {sorted(regions)}")
@@ -290,6 +304,8 @@ def main() -> int:
         err = np.concatenate(errs) if errs else np.zeros(0)
         lid = float(np.median(err)) if len(err) else float("nan")
         report.add(f"{name}_region_psnr_db", psnr, f"{kind}: PSNR in the affected region ({n_px // 3} px)")
+        report.add(f"{name}_region_near_psnr_db", -10 * np.log10(se_near / n_near) if n_near else float("nan"),
+                   f"{kind}: ... where the edited truth is within {NEAR_M:.0f} m ({n_near // 3} px)")
         report.add(f"{name}_lidar_median_abs_m", lid, f"{kind}: LiDAR median |range error| ({len(err)} rays)")
         summary[name] = (kind, psnr, lid)
         if picked is not None:
