@@ -481,6 +481,14 @@ class SurfaceRenderer:
         cos = (d * normal).sum(-1).abs().clamp_min(0.2)
         return (sdf / cos).clamp(-cell, cell)
 
+    def _distant_density(self, points: torch.Tensor) -> torch.Tensor:
+        """Density of the distant region (``DistantField.forward`` without its colour head,
+        which a LiDAR does not need and which costs as much again)."""
+        from redrive.recon.fields import contract
+
+        f = self.model.distant
+        return torch.nn.functional.softplus(f.net(f.grid(contract(points, f.centre, f.half_extent)))[:, 0])
+
     def _distant_median(self, o: torch.Tensor, d: torch.Tensor, far: torch.Tensor | None) -> torch.Tensor:
         """Where a ray's opacity in the distant region crosses 0.5 (inf: never), sampled exactly as
         ``render_rays`` does without jitter."""
@@ -497,7 +505,7 @@ class SurfaceRenderer:
             b = torch.minimum(b, torch.maximum(far, start)[:, None])
         mid = 0.5 * (b[:, :-1] + b[:, 1:])
         pts = o[:, None, :] + d[:, None, :] * mid[..., None]
-        density, _ = model.distant(pts.reshape(-1, 3), d[:, None, :].expand(-1, K, -1).reshape(-1, 3))
+        density = self._distant_density(pts.reshape(-1, 3))
         alpha = 1.0 - torch.exp(-density.reshape(-1, K) * (b[:, 1:] - b[:, :-1]))
         trans = torch.cumprod(torch.cat([torch.ones(len(o), 1), 1.0 - alpha], 1), 1)[:, :-1]
         acc = torch.cumsum(alpha * trans, 1)
