@@ -31,6 +31,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -66,6 +67,21 @@ class LidarRender:
     """[N] intensity head in [0, 1] (0 where there is no surface)."""
     drop_prob: torch.Tensor
     """[N] probability that the sensor reports no return (ray drop head)."""
+
+
+class RenderableScene(Protocol):
+    """What ``redrive.render.simulate`` needs of a scene: ``NeuralScene`` is one; an edited scene
+    that composites inserted meshes (through ``far``) can wrap one and expose the same members."""
+
+    world_from_scene: np.ndarray
+    start_time_ns: int
+    run_dir: Path | None
+    step: int
+
+    def camera(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, camera_name: str | None = None,
+               *, appearance: str = "nearest") -> CameraRender: ...
+
+    def lidar(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, surface: bool = True) -> LidarRender: ...
 
 
 class AppearanceTable:
@@ -231,4 +247,4 @@ class NeuralScene:
         return LidarRender(rng, torch.where(torch.isfinite(rng), inten, 0.0), torch.sigmoid(logit))
 
 
-__all__ = ["APPEARANCE_MODES", "AppearanceTable", "CameraRender", "LidarRender", "NeuralScene"]
+__all__ = ["APPEARANCE_MODES", "AppearanceTable", "CameraRender", "LidarRender", "NeuralScene", "RenderableScene"]

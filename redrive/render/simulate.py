@@ -34,7 +34,7 @@ import torch
 from redrive.errors import RedriveError
 from redrive.geometry.cameras import CameraModel
 from redrive.log.types import ActorTrack, Trajectory
-from redrive.render.neural import NeuralScene
+from redrive.render.neural import RenderableScene
 from redrive.render.rays import camera_rays, lidar_rays
 from redrive.render.sensors import CameraSpec, LidarSpec
 from redrive.scene.graph import SceneGraph
@@ -133,7 +133,7 @@ def _footprints(labels: SceneGraph, t: float, scene_from_vehicle: np.ndarray) ->
     return rings
 
 
-def simulate(scene: NeuralScene, labels: SceneGraph, ego: Trajectory, cameras: list[CameraJob], lidars: list[LidarJob],
+def simulate(scene: RenderableScene, labels: SceneGraph, ego: Trajectory, cameras: list[CameraJob], lidars: list[LidarJob],
              out_dir: str | Path, options: SimulateOptions | None = None, start_time_ns: int | None = None) -> SimulationResult:
     """Render ``cameras`` and ``lidars`` on a vehicle moving along ``ego`` (``world_from_vehicle``)
     through ``scene`` into a DriveLog at ``out_dir`` (see the module doc), labelled with the
