@@ -13,8 +13,7 @@ import torch
 from redrive.recon.data import camera_frame, lidar_sweep
 from redrive.recon.model import ActorPoses
 from redrive.recon.renderer import ActorLayer
-from redrive.render.neural import NeuralScene
-from redrive.render.surface import MeshCache, SurfaceConfig, SurfaceRenderer
+from redrive.render.surface import MeshCache, SurfaceRenderer
 
 
 def _t(a) -> torch.Tensor:
