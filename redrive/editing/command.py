@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="left half of the before/after MP4s (default: the scenario's 'before', else recorded)")
     parser.add_argument("--lidar", choices=("surface", "volume"), default=None,
                         help="LiDAR by the surface path (default) or volume rendering (docs/render.md)")
+    parser.add_argument("--mesh-cache", type=Path, default=None,
+                        help="where the LiDAR surface path caches the fields' meshes (default: RUN/render_cache)")
     parser.add_argument("--check", action="store_true", help="validate the scenario and exit without rendering")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -28,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario, run=args.run, allow_overlap=True if args.allow_overlap else None)
     scene = sc.scene
+    if args.mesh_cache is not None:
+        scene.mesh_cache = args.mesh_cache
     if args.check:
         cams, lids = resolve_sensors(scene, sc.sensors, sc.times)
         scene.validate(rendered_times(cams, lids))
