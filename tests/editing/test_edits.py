@@ -52,7 +52,16 @@ def test_remove_changes_the_actor_pixels_and_returns_and_drops_its_label(tiny_ru
         assert diff[lead_only].mean() > 0.02, (i, diff[lead_only].mean())
         assert diff[~mask].max() < 1e-6
     pts_after = _lidar_points(scene, after)
-    assert _on_body(pts_after, box0, lead.size).sum() < 0.2 * n_before
+    assert _on_body(pts_after, box0, lead.size).sum() < 0.5 * n_before
+    # the rays that hit the car now go past it (or return nothing)
+    sb, sa = before.sweeps["lidar_top"][0], after.sweeps["lidar_top"][0]
+    key = lambda sw: list(zip(np.round(sw.times * 1e6).astype(np.int64), sw.beam))  # noqa: E731
+    after_range = dict(zip(key(sa), np.linalg.norm(sa.points, axis=1)))
+    hit = np.flatnonzero(_on_body(pts_before, box0, lead.size))
+    range_before = np.linalg.norm(sb.points[hit], axis=1)
+    keys_before = key(sb)
+    range_after = np.array([after_range.get(keys_before[i], np.inf) for i in hit], float)
+    assert (range_after > range_before + 0.5).mean() >= 0.7, (range_before, range_after)
 
 
 def _only(graph, actor_id):
