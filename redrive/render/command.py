@@ -165,12 +165,6 @@ def _times_for(recorded, fallback: np.ndarray, span: tuple[float, float]) -> np.
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    # Torch's OpenMP threads spin after each parallel region; between Embree's (TBB) casts and on
-    # a shared machine that spinning steals the cores: passive waiting renders 2-3x faster here.
-    # Only effective before torch is first imported (the `redrive` command); the user's setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     from redrive.render.neural import NeuralScene
