@@ -144,6 +144,14 @@ class BenchmarkReport:
     def section(self, title: str) -> None:
         print(f"\n{title}", flush=True)
 
+    def print_targets(self, targets: dict[str, tuple[str, float]]) -> None:
+        """A "targets" section: each ``metric: (">=" or "<=", target)`` with met / MISSED."""
+        self.section("targets")
+        for k, (op, target) in targets.items():
+            v = self.figures[k]
+            ok = v >= target if op == ">=" else v <= target
+            print(f"  {k:<28} {v:8.3f} {op} {target:<6} {'met' if ok else 'MISSED'}")
+
     def finish(self, json_path: Path | None) -> dict:
         self.figures.setdefault("wall_s", time.perf_counter() - self.started)
         doc = write_report(json_path, self.name, self.figures)

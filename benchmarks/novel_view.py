@@ -215,11 +215,7 @@ def main() -> int:
     grid = np.concatenate([pad(r) for r in rows + [np.repeat(x, 2, 0) for x in lidar_rows]], 0)
     atomic_write_bytes(out / "novel_view_grid.png", iio.imwrite("<bytes>", grid, extension=".png"))
     print(f"\nwrote {out / 'novel_view_grid.png'} (rows: truth | render | error per camera; LiDAR truth, render)")
-    report.section("targets")
-    for k, (op, target) in TARGETS.items():
-        v = report.figures[k]
-        ok = v >= target if op == ">=" else v <= target
-        print(f"  {k:<28} {v:8.3f} {op} {target:<6} {'met' if ok else 'MISSED'}")
+    report.print_targets(TARGETS)
     report.finish(args.json)
     return 0
 

@@ -130,11 +130,7 @@ def main() -> int:
     report.add("surface_vs_embree_ratio", times["embree_gt"] / times["surface"], "surface path / bare Embree speed")
     bg = scene.surface.background()
     report.add("background_mesh_triangles", len(bg[1]), "triangles of the background mesh")
-    report.section("targets")
-    for k, (op, target) in TARGETS.items():
-        v = report.figures[k]
-        ok = v >= target if op == ">=" else v <= target
-        print(f"  {k:<28} {v:8.3f} {op} {target:<6} {'met' if ok else 'MISSED'}")
+    report.print_targets(TARGETS)
     report.finish(args.json)
     return 0
 
