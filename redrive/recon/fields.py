@@ -111,6 +111,10 @@ class DistantField(nn.Module):
         with torch.no_grad():
             self.net[-1].bias[0] = -10.0  # transparent at the start (it spans up to a kilometre)
 
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        """``[N]`` density alone (a LiDAR needs no colour, which costs as much again)."""
+        return nn.functional.softplus(self.net(self.grid(contract(points, self.centre, self.half_extent)))[:, 0])
+
     def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.net(self.grid(contract(points, self.centre, self.half_extent)))
         density = nn.functional.softplus(h[:, 0])

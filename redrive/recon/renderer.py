@@ -37,6 +37,28 @@ class RenderOutput:
     """Per-sample tensors the losses need (training only)."""
 
 
+def distant_boundaries(model: SceneModel, o: torch.Tensor, d: torch.Tensor, far: torch.Tensor | None = None,
+                       shift: torch.Tensor | None = None) -> torch.Tensor:
+    """``[N, K+1]`` increasing boundaries of the distant region's K samples per ray: from the
+    bounds' exit out to ``distant_far_m``, uniform in inverse distance, each ray's lattice moved
+    by ``shift [N, 1]`` (a training jitter in [0, 1/K)). Rays stopped by ``far`` keep
+    zero-length (transparent) samples beyond it."""
+    fc = model.cfg.background
+    bg = model.background
+    t_in, t_out = box_span(o, d, bg.lo, bg.lo + bg.extent)
+    start = torch.where(t_out > t_in, t_out, t_in).clamp_min(1e-3)
+    K = fc.distant_samples
+    s_lin = torch.arange(K + 1, dtype=torch.float32)[None, :] / K
+    if shift is not None:
+        s_lin = (s_lin + shift).clamp(max=1.0)
+        s_lin[:, 0] = 0.0
+    inv0, inv1 = 1.0 / start, torch.full_like(start, 1.0 / fc.distant_far_m)
+    b = 1.0 / (inv0[:, None] + (inv1 - inv0)[:, None] * s_lin)
+    if far is not None:
+        b = torch.minimum(b, torch.maximum(far, start)[:, None])
+    return b
+
+
 def box_span(o: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry and exit distances ``[N]`` of rays through an axis-aligned box (entry >= 0)."""
     inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
@@ -199,15 +221,8 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     fc = cfg.background
     if model.distant is not None and n:
         K = fc.distant_samples
-        start = torch.where(inside, t_out, t_in).clamp_min(1e-3)
-        # fixed boundaries in inverse distance, shifted by a per-ray jitter in training
-        shift = torch.rand(n, 1, generator=generator) / K if jitter else torch.zeros(n, 1)
-        s_lin = (torch.arange(K + 1, dtype=torch.float32)[None, :] / K + shift).clamp(max=1.0)
-        s_lin[:, 0] = 0.0
-        inv0, inv1 = 1.0 / start, torch.full_like(start, 1.0 / fc.distant_far_m)
-        b = 1.0 / (inv0[:, None] + (inv1 - inv0)[:, None] * s_lin)  # [n, K+1] increasing
-        if far is not None:  # stopped rays keep zero-length (transparent) distant samples
-            b = torch.minimum(b, torch.maximum(far, start)[:, None])
+        shift = torch.rand(n, 1, generator=generator) / K if jitter else None
+        b = distant_boundaries(model, o, d, far, shift)
         counts = torch.full((n,), K, dtype=torch.int64)
         ds = PackedSamples.from_counts(counts, b[:, :-1].reshape(-1).contiguous(), b[:, 1:].reshape(-1).contiguous())
         mid = ds.t_mid
@@ -285,4 +300,4 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-__all__ = ["ActorLayer", "RenderOutput", "box_span", "model_layers", "render_chunked", "render_rays"]
+__all__ = ["ActorLayer", "RenderOutput", "box_span", "distant_boundaries", "model_layers", "render_chunked", "render_rays"]

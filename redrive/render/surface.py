@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from redrive.recon.model import SceneModel
-from redrive.recon.renderer import ActorLayer, box_span, model_layers
+from redrive.recon.renderer import ActorLayer, distant_boundaries, model_layers
 
 
 @dataclass(frozen=True)
@@ -481,31 +481,14 @@ class SurfaceRenderer:
         cos = (d * normal).sum(-1).abs().clamp_min(0.2)
         return (sdf / cos).clamp(-cell, cell)
 
-    def _distant_density(self, points: torch.Tensor) -> torch.Tensor:
-        """Density of the distant region (``DistantField.forward`` without its colour head,
-        which a LiDAR does not need and which costs as much again)."""
-        from redrive.recon.fields import contract
-
-        f = self.model.distant
-        return torch.nn.functional.softplus(f.net(f.grid(contract(points, f.centre, f.half_extent)))[:, 0])
-
     def _distant_median(self, o: torch.Tensor, d: torch.Tensor, far: torch.Tensor | None) -> torch.Tensor:
         """Where a ray's opacity in the distant region crosses 0.5 (inf: never), sampled exactly as
         ``render_rays`` does without jitter."""
-        model = self.model
-        fc = model.cfg.background
-        bgf = model.background
-        t_in, t_out = box_span(o, d, bgf.lo, bgf.lo + bgf.extent)
-        start = torch.where(t_out > t_in, t_out, t_in).clamp_min(1e-3)
-        K = fc.distant_samples
-        s_lin = torch.arange(K + 1, dtype=torch.float32)[None, :] / K
-        inv0, inv1 = 1.0 / start, torch.full_like(start, 1.0 / fc.distant_far_m)
-        b = 1.0 / (inv0[:, None] + (inv1 - inv0)[:, None] * s_lin)
-        if far is not None:
-            b = torch.minimum(b, torch.maximum(far, start)[:, None])
+        K = self.model.cfg.background.distant_samples
+        b = distant_boundaries(self.model, o, d, far)
         mid = 0.5 * (b[:, :-1] + b[:, 1:])
         pts = o[:, None, :] + d[:, None, :] * mid[..., None]
-        density = self._distant_density(pts.reshape(-1, 3))
+        density = self.model.distant.density(pts.reshape(-1, 3))
         alpha = 1.0 - torch.exp(-density.reshape(-1, K) * (b[:, 1:] - b[:, :-1]))
         trans = torch.cumprod(torch.cat([torch.ones(len(o), 1), 1.0 - alpha], 1), 1)[:, :-1]
         acc = torch.cumsum(alpha * trans, 1)
