@@ -26,8 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(os.environ.get("REDRIVE_BENCH_DIR", REPO / "out" / "bench"))
+"""Where benchmarks keep what they generate or train (``$REDRIVE_BENCH_DIR``, default ``out/bench``)."""
+DEFAULT_RUN = BENCH_DIR / "recon_quality" / "run"
+"""The default-preset run of the default synthetic log that ``recon_quality.py`` leaves behind;
+the rendering and editing benchmarks use it when it exists."""
 
-__all__ = ["REPO", "BenchmarkReport", "median_time", "median_cpu_time", "paired_median_times", "standard_parser",
+__all__ = ["REPO", "BENCH_DIR", "DEFAULT_RUN", "BenchmarkReport", "median_time", "median_cpu_time", "paired_median_times", "standard_parser",
            "machine_info", "git_commit", "peak_rss_bytes", "write_report"]
 
 

@@ -1,6 +1,6 @@
 """Edit fidelity against ground truth: the synthetic generator re-renders each edit exactly.
 
-On the default synthetic log and its trained run (``/work/runs/rq0/{log,run}`` when present; else
+On the default synthetic log and its trained run (``out/bench/recon_quality/{log,run}`` when present; else
 ``--workdir``: generate the default log and train the default preset there first, ~25 min on 2
 cores), four edits are made with ``redrive.editing`` and by the generator (``remove_actor``,
 ``move_actor``, ``insert_actor``):
@@ -33,9 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BenchmarkReport, standard_parser  # noqa: E402
+from _common import BENCH_DIR, DEFAULT_RUN, BenchmarkReport, standard_parser  # noqa: E402
 
-DEFAULT_RUN = Path("/work/runs/rq0/run")
 TARGETS = {"psnr": 22.0, "lidar": 0.15}
 NEAR_M = 60.0
 """A second PSNR counts only region pixels whose edited truth is this close: farther content
@@ -229,9 +228,9 @@ def export_asset_mesh(built, path: Path) -> None:
 
 def main() -> int:
     parser = standard_parser(__doc__)
-    parser.add_argument("--run", default=None, help="trained run (default: /work/runs/rq0/run)")
+    parser.add_argument("--run", default=None, help="trained run (default: out/bench/recon_quality/run, left by recon_quality.py)")
     parser.add_argument("--log", default=None, help="its synthetic log (default: the run's)")
-    parser.add_argument("--workdir", default="/tmp/redrive-edit-fidelity", help="where to generate + train if needed")
+    parser.add_argument("--workdir", default=str(BENCH_DIR / "edit_fidelity"), help="where to generate + train if needed")
     parser.add_argument("--resume", action="store_true", help="resume training in --workdir")
     parser.add_argument("--lidar", choices=("surface", "volume"), default="surface", help="LiDAR path (docs/render.md)")
     parser.add_argument("--frames", default=None, help="comma-separated frame indices (default: 1,11,21,31,41)")

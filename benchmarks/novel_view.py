@@ -1,6 +1,6 @@
 """Novel-view truth: a 2 m lane shift and a Pandar64 on the roof, rendered by redrive vs the generator.
 
-On the default synthetic log with a trained run (``--run``; default ``/work/runs/rq0/run`` when it
+On the default synthetic log with a trained run (``--run``; default ``out/bench/recon_quality/run`` when it
 has a checkpoint, otherwise the default log is generated and the ``default`` preset trained into
 ``--work``, ~20+ minutes; ``--quick`` trains ``fast``), this renders the recorded cameras along
 the original ego path shifted 2 m to the left and a Hesai Pandar64 (library model) at the recorded
@@ -30,11 +30,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BenchmarkReport, standard_parser  # noqa: E402
+from _common import BENCH_DIR, DEFAULT_RUN, BenchmarkReport, standard_parser  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-DEFAULT_RUN = Path("/work/runs/rq0/run")
 TARGETS = {"lane_shift_psnr_db": (">=", 24.0), "lidar_median_abs_m": ("<=", 0.15)}
 
 
@@ -74,13 +73,13 @@ def _grid_row(truth: np.ndarray, render: np.ndarray) -> np.ndarray:
 def main() -> int:
     parser = standard_parser(__doc__)
     parser.add_argument("--run", default=None, help="trained run of the default synthetic log")
-    parser.add_argument("--work", default="/work/runs/render-bench/novel_view_run",
+    parser.add_argument("--work", default=str(BENCH_DIR / "novel_view_run"),
                         help="where to generate and train when no run is given")
     parser.add_argument("--frames", type=int, default=4, help="frames per sensor, evenly spread (ends excluded)")
     parser.add_argument("--lane-shift", type=float, default=2.0, help="metres, positive = left")
     parser.add_argument("--lidar", default="pandar64", help="library model of the rendered LiDAR")
-    parser.add_argument("--mesh-cache", default="/work/runs/render-bench/mesh_cache", help="surface mesh cache")
-    parser.add_argument("--out", default="/work/runs/render-bench/novel_view", help="PNG grid directory")
+    parser.add_argument("--mesh-cache", default=str(BENCH_DIR / "mesh_cache"), help="surface mesh cache")
+    parser.add_argument("--out", default=str(BENCH_DIR / "novel_view"), help="PNG grid directory")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 

@@ -20,12 +20,11 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BenchmarkReport, standard_parser  # noqa: E402
+from _common import BENCH_DIR, BenchmarkReport, standard_parser  # noqa: E402
 
 TARGETS = {  # metric: (comparison, target)
     "heldout_psnr_db": (">=", 27.0), "heldout_ssim": (">=", 0.85), "actor_psnr_db": (">=", 24.0),
@@ -159,7 +158,8 @@ def run_nerfstudio(log_dir: Path, work: Path, method: str, budget_s: float) -> d
 def main() -> int:
     parser = standard_parser(__doc__)
     parser.add_argument("--log", type=Path, default=None, help="use this DriveLog instead of generating the default one")
-    parser.add_argument("--out", type=Path, default=None, help="work directory (default: a temporary one)")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "recon_quality",
+                        help="work directory: log, run (reused by the rendering and editing benchmarks)")
     parser.add_argument("--preset", default=None, help="recon preset (default: default; --quick: fast)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
     parser.add_argument("--probe-every", type=int, default=250, help="steps between held-out PSNR probes")
@@ -169,7 +169,7 @@ def main() -> int:
 
     torch.set_num_threads(2)
     report = BenchmarkReport("recon_quality")
-    work = args.out or Path(tempfile.mkdtemp(prefix="recon_quality-"))
+    work = args.out
     work.mkdir(parents=True, exist_ok=True)
     log_dir = args.log
     if log_dir is None:

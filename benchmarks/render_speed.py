@@ -1,6 +1,6 @@
 """Rendering speed of a reconstruction on 2 threads: cameras, LiDAR volume and surface paths.
 
-On a trained run of the default synthetic log (``--run``, default ``/work/runs/rq0/run``):
+On a trained run of the default synthetic log (``--run``, default ``out/bench/recon_quality/run``):
 
 - camera: one full frame of the first recorded camera, volume rendered with the appearance
   correction (M pixels/s), and the same with the mesh-based early stop (``NeuralScene.early_stop``);
@@ -30,7 +30,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BenchmarkReport, median_cpu_time, median_time, paired_median_times, standard_parser  # noqa: E402
+from _common import BENCH_DIR, DEFAULT_RUN, BenchmarkReport, median_cpu_time, median_time, paired_median_times, standard_parser  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -39,8 +39,8 @@ TARGETS = {"camera_mpix_s": (">=", 0.3), "lidar_surface_mrays_s": (">=", 1.0)}
 
 def main() -> int:
     parser = standard_parser(__doc__)
-    parser.add_argument("--run", default="/work/runs/rq0/run", help="trained run of the default synthetic log")
-    parser.add_argument("--mesh-cache", default="/work/runs/render-bench/mesh_cache", help="surface mesh cache")
+    parser.add_argument("--run", default=str(DEFAULT_RUN), help="trained run of the default synthetic log")
+    parser.add_argument("--mesh-cache", default=str(BENCH_DIR / "mesh_cache"), help="surface mesh cache")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print where the camera time goes")
