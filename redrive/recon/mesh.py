@@ -19,12 +19,16 @@ def _sdf_volume(fn, lo: np.ndarray, hi: np.ndarray, cell: float, chunk: int = 1 
     n = np.maximum(2, np.ceil((hi - lo) / cell).astype(int) + 1)
     axes = [np.linspace(lo[k], hi[k], n[k], dtype=np.float32) for k in range(3)]
     vol = np.empty(tuple(n), np.float32)
+    yy, zz = np.meshgrid(axes[1], axes[2], indexing="ij")
+    # whole x-slabs per call, as many as fit in ``chunk`` points: memory stays flat for the
+    # background, and a small actor box is one call (the grid's per-call cost dominates slabs)
+    slabs = max(1, chunk // yy.size)
     with torch.no_grad():
-        for i, x in enumerate(axes[0]):  # one x-slab at a time keeps memory flat
-            yy, zz = np.meshgrid(axes[1], axes[2], indexing="ij")
-            pts = np.stack([np.full(yy.size, x, np.float32), yy.ravel(), zz.ravel()], 1)
+        for i in range(0, n[0], slabs):
+            xs = axes[0][i:i + slabs]
+            pts = np.stack([np.repeat(xs, yy.size), np.tile(yy.ravel(), len(xs)), np.tile(zz.ravel(), len(xs))], 1)
             vals = [fn(torch.from_numpy(pts[j:j + chunk])) for j in range(0, len(pts), chunk)]
-            vol[i] = torch.cat(vals).numpy().reshape(n[1], n[2])
+            vol[i:i + len(xs)] = torch.cat(vals).numpy().reshape(len(xs), n[1], n[2])
     spacing = (hi - lo) / (n - 1)
     return vol, spacing
 
@@ -60,20 +64,25 @@ def background_mesh(model: SceneModel, cell: float, progress: bool = False):
     return mesh
 
 
-def actor_mesh(model: SceneModel, index: int, cell: float):
-    """Mesh of actor ``index`` in its box frame."""
-    half = model.actors.half_extent[index].numpy().astype(np.float64)
-    ids = torch.tensor([index])
+def slot_mesh(fields, slot: int, cell: float):
+    """Mesh of slot ``slot`` of ``fields`` (an ``ActorFields``) in its box frame, closed at the
+    box faces (outside the box is empty)."""
+    half = fields.half_extent[slot].cpu().numpy().astype(np.float64)
+    ids = torch.tensor([int(slot)])
 
     def fn(p):
-        return model.actors.query(p, ids.expand(p.shape[0]))[0]
+        return fields.query(p, ids.expand(p.shape[0]))[0]
 
     vol, spacing = _sdf_volume(fn, -half, half, cell)
-    # close the mesh at the box faces: outside the box is empty
     vol[[0, -1]] = np.maximum(vol[[0, -1]], 1e-3)
     vol[:, [0, -1]] = np.maximum(vol[:, [0, -1]], 1e-3)
     vol[:, :, [0, -1]] = np.maximum(vol[:, :, [0, -1]], 1e-3)
     return _marching_cubes(vol, -half, spacing)
+
+
+def actor_mesh(model: SceneModel, index: int, cell: float):
+    """Mesh of actor ``index`` in its box frame."""
+    return slot_mesh(model.actors, index, cell)
 
 
 def export_meshes(model: SceneModel, out_dir: str | Path, cell: float, actor_cell: float = 0.05,
@@ -99,4 +108,4 @@ def export_meshes(model: SceneModel, out_dir: str | Path, cell: float, actor_cel
     return written
 
 
-__all__ = ["actor_mesh", "background_mesh", "export_meshes"]
+__all__ = ["actor_mesh", "background_mesh", "export_meshes", "slot_mesh"]

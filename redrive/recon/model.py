@@ -26,7 +26,6 @@ class ActorPoses(nn.Module):
         super().__init__()
         if field_index is not None and len(field_index) != len(ids):
             raise ValueError(f"field_index has {len(field_index)} entries for {len(ids)} actors")
-        self.ids = list(ids)
         t0, t1 = float(scene.ego.times[0]), float(scene.ego.times[-1])
         for a in ids:  # actors may be tracked beyond the ego's span
             t0 = min(t0, float(scene.actors[a].trajectory.times[0]))

@@ -173,32 +173,14 @@ def background_surface(model: SceneModel, cell: float, block: int = 64, coarse: 
     return np.concatenate(verts), np.concatenate(faces).astype(np.int32)
 
 
-@torch.no_grad()
 def actor_surface(fields, slot: int, cell: float) -> tuple[np.ndarray, np.ndarray]:
-    """Zero level set of actor slot ``slot`` of ``fields`` (an ``ActorFields``) in its box frame.
+    """Zero level set of actor slot ``slot`` of ``fields`` (an ``ActorFields``) in its box frame
+    (``redrive.recon.mesh.slot_mesh``, closed at the box faces) as ``(vertices [V, 3] float32,
+    faces [F, 3] int32)``."""
+    from redrive.recon.mesh import slot_mesh
 
-    The surface ``redrive.recon.mesh.actor_mesh`` extracts (closed at the box faces), with the
-    whole box evaluated in a few large batches: the grid's per-call cost dominates small slabs.
-    """
-    import mcubes
-
-    half = fields.half_extent[slot].cpu().numpy().astype(np.float64)
-    n = np.maximum(2, np.ceil(2 * half / cell).astype(int) + 1)
-    axes = [np.linspace(-half[k], half[k], n[k]) for k in range(3)]
-    pts = torch.from_numpy(np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3).astype(np.float32))
-    ids = torch.full((1 << 17,), int(slot), dtype=torch.int64)
-    vol = torch.cat([fields.query(pts[s:s + (1 << 17)], ids[:len(pts[s:s + (1 << 17)])])[0]
-                     for s in range(0, len(pts), 1 << 17)]).numpy().reshape(tuple(n))
-    for axis in range(3):  # outside the box is empty: close the surface at its faces
-        idx = [slice(None)] * 3
-        for end in (0, -1):
-            idx[axis] = end
-            vol[tuple(idx)] = np.maximum(vol[tuple(idx)], 1e-3)
-    if not (vol < 0).any():
-        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
-    v, f = mcubes.marching_cubes(vol, 0.0)
-    v = v * (2 * half / (n - 1)) - half
-    return v.astype(np.float32), np.ascontiguousarray(f[:, ::-1]).astype(np.int32)
+    mesh = slot_mesh(fields, slot, cell)
+    return np.asarray(mesh.vertices, np.float32), np.ascontiguousarray(mesh.faces, np.int32)
 
 
 # ---------------------------------------------------------------------------------------------
