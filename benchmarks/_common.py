@@ -36,16 +36,20 @@ __all__ = ["REPO", "BENCH_DIR", "DEFAULT_RUN", "BenchmarkReport", "median_time",
            "machine_info", "git_commit", "peak_rss_bytes", "write_report"]
 
 
-def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` calls after ``warmup`` calls."""
+def _median(fn: Callable[[], object], clock: Callable[[], float], repeats: int, warmup: int) -> float:
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` calls after ``warmup`` calls."""
+    return _median(fn, time.perf_counter, repeats, warmup)
 
 
 def median_cpu_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -54,14 +58,7 @@ def median_cpu_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1)
     On a shared machine wall time includes the time our threads spent descheduled; CPU time
     divided by the thread count is what the run would take on cores of its own (an estimate:
     it assumes the threads would have overlapped perfectly)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times)
+    return _median(fn, time.process_time, repeats, warmup)
 
 
 def paired_median_times(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
