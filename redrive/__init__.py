@@ -8,10 +8,10 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# Two OpenMP runtimes live in one process (torch's and the native kernels'); with the default
-# spin-waiting their idle threads steal the only two cores from each other and from other jobs,
-# which made training steps ~10x slower on the 2-core machine. Set before torch is imported;
-# an explicit setting in the environment wins.
+# torch and the native kernels share torch's OpenMP runtime, whose idle threads spin-wait by
+# default and then steal the cores from the next parallel region and from other jobs: training
+# steps were 2.3-2.8x slower on the 2-core machine (docs/kernels.md). Set before torch is
+# imported; an explicit setting in the environment wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
