@@ -8,7 +8,8 @@ The file follows nerfstudio's ``nerfstudio-data`` format as its own data parser 
   (8 coefficients, which nerfstudio cannot express) are resampled to pinhole; so are all cameras
   when fisheye and perspective cameras are mixed, or when ``rectify`` is set.
 - Intrinsics ``fl_x, fl_y, cx, cy, w, h`` (+ distortion) at the top level when every exported
-  camera has the same, else in every frame.
+  camera has the same, else in every frame. nerfstudio's pixel coordinates put pixel centres at
+  +0.5 (COLMAP's convention), redrive's at integers (OpenCV's): ``cx, cy`` are written + 0.5.
 - ``transform_matrix``: camera-to-world in nerfstudio's (OpenGL) camera axes: x right, y up,
   z back, i.e. ``world_from_camera(OpenCV) @ diag(1, -1, -1, 1)``. The world is recentred on the
   mean camera position (nerfstudio turns poses into float32 before centring them); the shift is
@@ -122,7 +123,8 @@ class _Keep(Rectifier):
 
 def _intrinsics(log: DriveLog, cam: str, rectifier: Rectifier, model_name: str) -> dict:
     m = rectifier.target
-    out = {"fl_x": m.fx, "fl_y": m.fy, "cx": m.cx, "cy": m.cy, "w": m.width, "h": m.height}
+    # nerfstudio puts pixel centres at +0.5 (an image spans [0, w]); redrive, like OpenCV, at integers
+    out = {"fl_x": m.fx, "fl_y": m.fy, "cx": m.cx + 0.5, "cy": m.cy + 0.5, "w": m.width, "h": m.height}
     d = list(m.distortion) if m.model != "pinhole" else []
     if model_name == "OPENCV":
         d = (d + [0.0] * 5)[:5]
