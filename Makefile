@@ -1,5 +1,5 @@
 # The two commands of the README, plus the setup they share.
-.PHONY: setup demo test
+.PHONY: setup demo test baselines-env
 
 setup:
 	bash scripts/setup.sh
@@ -9,3 +9,9 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -q
+
+# nerfstudio for `benchmarks/recon_quality.py --baselines`, in its own environment: it pins
+# numpy < 2 and an old protobuf (several GB; not part of setup)
+baselines-env:
+	python3 -m venv .venv-ns
+	.venv-ns/bin/pip install nerfstudio

@@ -3,13 +3,19 @@
 Generates the default synthetic log (or uses ``--log``), reconstructs it with the ``default``
 preset (``--quick``: ``fast``), evaluates it on the held-out frames (every other frame per
 sensor) and prints each figure next to its target; ``--json`` writes them. While training, a
-probe renders a fixed subset of held-out pixels every ``--probe-every`` steps to find the time
-the run needs to reach 25 dB (probe time is excluded from the training clock).
+probe renders a fixed random set of held-out pixels (20,000 over every held-out image) every
+``--probe-every`` steps to find the time the run needs to reach 25 dB (probe time is excluded
+from the training clock).
 
 ``--baselines`` also trains nerfstudio's nerfacto and neus-facto on the same log (exported to
-nerfstudio format with the same held-out split, CPU, same wall-clock budget) when nerfstudio is
-importable (the optional ``baselines`` extra; install it in a separate environment, it
-downgrades numpy and protobuf); otherwise it says so and skips them.
+nerfstudio format with the same held-out split) on the CPU for the same wall-clock time as
+redrive's training took, then renders the same probe pixels with each of their checkpoints: the
+PSNRs side by side and the time each method needs to reach 25 dB. nerfstudio pins numpy < 2 and
+an old protobuf, so it lives in its own environment (``make baselines-env`` makes ``.venv-ns``);
+``--ns-python`` (default: ``$REDRIVE_NS_PYTHON``, else ``.venv-ns/bin/python``) names its Python,
+which runs ``_nerfstudio_side.py``. Full-image held-out metrics (``ns-eval``) are not run for
+them: rendering 75 images takes nerfstudio hours on this CPU; PSNR over the 20,000 probe pixels
+estimates the same mean squared error.
 """
 
 from __future__ import annotations
@@ -38,30 +44,39 @@ def _peak_rss_gb() -> float:
     return own / 1024**2  # ru_maxrss is KiB on Linux
 
 
-class HeldoutProbe:
-    """PSNR of a fixed random subset of held-out pixels, at a training-time clock."""
+def probe_pixels(log, scene, pixels: int = 20_000, seed: int = 0) -> list[dict]:
+    """A fixed random set of held-out pixels, the same number from every held-out image: per
+    image its camera, frame index, pixel columns/rows ``x, y`` and rays and colours."""
+    import numpy as np
 
-    def __init__(self, log, scene, every: int, pixels: int = 20_000):
+    from redrive.eval.protocol import split_indices
+    from redrive.recon.data import camera_frame
+
+    rng = np.random.default_rng(seed)
+    images = [(cam, int(i)) for cam, sensor in log.cameras.items() for i in split_indices(len(sensor))[1]]
+    parts = []
+    for cam, i in images:
+        f = camera_frame(log, scene, cam, i, 1, False)
+        sel = rng.choice(len(f["times"]), pixels // len(images), replace=False)
+        part = {k: f[k][sel] for k in ("origins", "directions", "times", "rgb")}
+        parts.append(part | {"cam": cam, "i": i, "x": f["uv"][sel, 0].astype(np.int64), "y": f["uv"][sel, 1].astype(np.int64)})
+    return parts
+
+
+class HeldoutProbe:
+    """PSNR of the probe pixels (``probe_pixels``), at a training-time clock."""
+
+    def __init__(self, log, scene, every: int):
         import numpy as np
         import torch
 
-        from redrive.eval.protocol import split_indices
-        from redrive.recon.data import camera_frame
-
-        rng = np.random.default_rng(0)
-        parts = []
-        for cam, sensor in log.cameras.items():
-            for i in split_indices(len(sensor))[1][::3]:
-                f = camera_frame(log, scene, cam, int(i), 1, False)
-                sel = rng.choice(len(f["times"]), pixels // 20, replace=False)
-                parts.append({k: f[k][sel] for k in ("origins", "directions", "times", "rgb")} | {"cam": cam, "i": int(i)})
-        self.parts, self.every = parts, every
+        self.parts, self.every = probe_pixels(log, scene), every
         self.t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
         self.curve: list[tuple[int, float, float]] = []
         self.excluded = 0.0
         self.t0 = time.perf_counter()
 
-    def __call__(self, trainer) -> None:
+    def __call__(self, trainer, force: bool = False) -> None:
         import numpy as np
         import torch
 
@@ -69,28 +84,33 @@ class HeldoutProbe:
         from redrive.recon.data import image_keys
         from redrive.recon.renderer import render_chunked
 
-        if trainer.step % self.every:
+        if trainer.step % self.every and not force:
             return
         start = time.perf_counter()
         keys = image_keys(trainer.log)
-        se = []
+        o, d, t = (self.t(np.concatenate([p[k] for p in self.parts])) for k in ("origins", "directions", "times"))
+        r = render_chunked(trainer.model, o, d, t, 8192)
+        se, row = [], 0
         for p in self.parts:
-            r = render_chunked(trainer.model, self.t(p["origins"]), self.t(p["directions"]), self.t(p["times"]), 8192)
+            n = len(p["times"])
             train = split_indices(len(trainer.log.camera(p["cam"])))[0]
             nb = [keys[p["cam"]] + int(j) for j in train[np.argsort(np.abs(train - p["i"]))[:2]]]
             mat, off = trainer.model.appearance.interpolated(nb)
             with torch.no_grad():
-                rgb = (r["rgb"] @ mat.T + off).clamp(0, 1).numpy()
+                rgb = (r["rgb"][row:row + n] @ mat.T + off).clamp(0, 1).numpy()
             se.append(((rgb - p["rgb"]) ** 2).ravel())
+            row += n
         psnr = float(-10 * np.log10(np.concatenate(se).mean()))
         self.excluded += time.perf_counter() - start
         self.curve.append((trainer.step, time.perf_counter() - self.t0 - self.excluded, psnr))
 
     def time_to(self, db: float) -> float:
-        for _, t, p in self.curve:
-            if p >= db:
-                return t
-        return float("nan")
+        return time_to(self.curve, db)
+
+
+def time_to(curve: list[tuple[int, float, float]], db: float) -> float:
+    """First training time of ``(step, seconds, PSNR)`` points at which PSNR reached ``db`` (nan: never)."""
+    return next((t for _, t, p in curve if p >= db), float("nan"))
 
 
 def run_redrive(log_dir: Path, run_dir: Path, preset_name: str, probe_every: int, overrides: list[str]) -> tuple[dict, dict]:
@@ -107,52 +127,114 @@ def run_redrive(log_dir: Path, run_dir: Path, preset_name: str, probe_every: int
     probe.t0 = time.perf_counter()
     trainer.train(on_step=probe)
     train_s = time.perf_counter() - probe.t0 - probe.excluded + setup_s
+    if not probe.curve or probe.curve[-1][0] != trainer.step:
+        probe(trainer, force=True)  # the final model on the probe pixels
     t1 = time.perf_counter()
     result = evaluate_run(run_dir, run_dir / "eval")
     return result, {"train_wall_s": train_s, "setup_s": setup_s, "eval_wall_s": time.perf_counter() - t1,
-                    "time_to_25db_s": probe.time_to(25.0), "curve": probe.curve}
+                    "time_to_25db_s": probe.time_to(25.0), "curve": probe.curve, "probe": probe.parts}
 
 
-def run_nerfstudio(log_dir: Path, work: Path, method: str, budget_s: float) -> dict:
-    """Train nerfstudio ``method`` on the exported log (our split) for ``budget_s`` seconds on the
-    CPU and evaluate it with ns-eval; returns its PSNR/SSIM or the reason it could not run."""
+SIDE = Path(__file__).resolve().parent / "_nerfstudio_side.py"
+
+
+def export_for_nerfstudio(log_dir: Path, data: Path) -> dict[tuple[str, int], str]:
+    """The log as a nerfstudio dataset with redrive's held-out split (``--eval-mode filename``);
+    returns each image's file name by (camera, frame index)."""
     from redrive.eval.protocol import split_indices
     from redrive.export.nerfstudio import export
+    from redrive.log import DriveLog
 
-    data = work / "nerfstudio"
     if not data.exists():
         export(log_dir, data)
-        meta = json.loads((data / "transforms.json").read_text())
-        from redrive.log import DriveLog
+    meta = json.loads((data / "transforms.json").read_text())
+    log = DriveLog.open(log_dir)
+    held = {cam: set(split_indices(len(s))[1].tolist()) for cam, s in log.cameras.items()}
+    names, train, test = {}, [], []
+    for f in meta["frames"]:
+        idx = int(abs(log.camera(f["camera"]).frame_times - f["time_s"]).argmin())
+        names[(f["camera"], idx)] = Path(f["file_path"]).name
+        (test if idx in held[f["camera"]] else train).append(f["file_path"])
+    meta["train_filenames"], meta["val_filenames"], meta["test_filenames"] = train, test, test
+    (data / "transforms.json").write_text(json.dumps(meta))
+    return names
 
-        log = DriveLog.open(log_dir)
-        held = {cam: set(split_indices(len(s))[1].tolist()) for cam, s in log.cameras.items()}
-        train, test = [], []
-        for f in meta["frames"]:
-            idx = int(abs(log.camera(f["camera"]).frame_times - f["time_s"]).argmin())
-            (test if idx in held[f["camera"]] else train).append(f["file_path"])
-        meta["train_filenames"], meta["val_filenames"], meta["test_filenames"] = train, test, test
-        (data / "transforms.json").write_text(json.dumps(meta))
+
+def write_probe_npz(parts: list[dict], names: dict[tuple[str, int], str], path: Path) -> None:
+    """The probe pixels as ``_nerfstudio_side.py probe`` reads them."""
+    import numpy as np
+
+    files = [names[(p["cam"], p["i"])] for p in parts]
+    np.savez(path, files=np.array(files), image=np.concatenate([np.full(len(p["x"]), k) for k, p in enumerate(parts)]),
+             xy=np.concatenate([np.stack([p["x"], p["y"]], 1) for p in parts]),
+             rgb=np.concatenate([p["rgb"] for p in parts]))
+
+
+def run_nerfstudio(ns_python: str, data: Path, work: Path, method: str, budget_s: float, probe_npz: Path,
+                   steps_per_save: int) -> dict:
+    """Train nerfstudio ``method`` on ``data`` on the CPU for ``budget_s`` seconds (checkpoints
+    every ``steps_per_save`` steps), then the probe PSNR of every checkpoint against its file
+    time: ``{"curve": [(step, seconds, PSNR)], "psnr_db", "steps"}`` or ``{"error"}``."""
     out = work / method
-    cmd = ["ns-train", method, "--data", str(data), "--output-dir", str(out), "--machine.device-type", "cpu",
-           "--vis", "tensorboard", "--viewer.quit-on-train-completion", "True", "--max-num-iterations", "1000000",
-           "nerfstudio-data", "--eval-mode", "filename"]
-    t0 = time.perf_counter()
-    try:
-        subprocess.run(cmd, timeout=budget_s, check=False, capture_output=True)
-    except subprocess.TimeoutExpired:
-        pass  # the budget is over; the latest checkpoint is evaluated
-    train_s = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cmd = [ns_python, str(SIDE), "train", method, "--data", str(data.resolve()), "--output-dir", str(out.resolve()),
+           "--machine.device-type", "cpu", "--vis", "tensorboard", "--max-num-iterations", "1000000",
+           "--steps-per-save", str(steps_per_save), "--save-only-latest-checkpoint", "False"]
+    if method == "neus-facto":  # a street is unbounded: model what lies outside the SDF's sphere
+        cmd += ["--pipeline.model.background-model", "mlp"]
+    cmd += ["nerfstudio-data", "--eval-mode", "filename"]
+    t0 = time.time()
+    with open(out / "train.log", "w") as log:
+        try:
+            subprocess.run(cmd, timeout=budget_s, check=False, stdout=log, stderr=subprocess.STDOUT)
+        except subprocess.TimeoutExpired:
+            pass  # the budget is over: the checkpoints written so far are probed
     configs = sorted(out.rglob("config.yml"))
     if not configs:
-        return {"error": f"ns-train {method} wrote no config (see {out})"}
-    metrics_path = out / "eval.json"
-    proc = subprocess.run(["ns-eval", "--load-config", str(configs[-1]), "--output-path", str(metrics_path)],
+        return {"error": f"ns-train {method} wrote no config (see {out / 'train.log'})"}
+    result = out / "probe.json"
+    proc = subprocess.run([ns_python, str(SIDE), "probe", str(configs[-1]), str(probe_npz), str(result)],
                           capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not metrics_path.exists():
-        return {"error": f"ns-eval failed: {proc.stderr[-500:]}"}
-    res = json.loads(metrics_path.read_text())["results"]
-    return {"psnr_db": res.get("psnr"), "ssim": res.get("ssim"), "train_wall_s": train_s}
+    if proc.returncode != 0 or not result.exists():
+        return {"error": f"probe of {method} failed: {proc.stderr[-800:]}"}
+    points = json.loads(result.read_text())
+    if not points:
+        return {"error": f"{method} saved no checkpoint within {budget_s:.0f} s (see {out / 'train.log'})"}
+    curve = [(p["step"], p["mtime"] - t0, p["psnr_db"]) for p in points]
+    return {"curve": curve, "psnr_db": curve[-1][2], "steps": curve[-1][0]}
+
+
+def _ns_python(arg: str | None) -> str | None:
+    for candidate in (arg, os.environ.get("REDRIVE_NS_PYTHON"), str(Path(__file__).resolve().parents[1] / ".venv-ns/bin/python")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def run_baselines(args, report, log_dir: Path, work: Path, timing: dict) -> None:
+    """nerfacto and neus-facto for redrive's training time; PSNR on the probe pixels side by side."""
+    report.section("nerfstudio baselines (same log and split, CPU, same wall-clock budget; probe pixels)")
+    ns_python = _ns_python(args.ns_python)
+    if ns_python is None:
+        print("  no nerfstudio environment (make baselines-env, or --ns-python / $REDRIVE_NS_PYTHON): skipped")
+        return
+    names = export_for_nerfstudio(log_dir, work / "nerfstudio")
+    write_probe_npz(timing["probe"], names, work / "probe_pixels.npz")
+    ours = timing["curve"][-1][2]
+    report.add("redrive_probe_psnr_db", ours, "redrive, final model")
+    report.add("redrive_time_to_25db_s", timing["time_to_25db_s"], "redrive, training seconds to 25 dB")
+    for method in ("nerfacto", "neus-facto"):
+        key = method.replace("-", "_")
+        res = run_nerfstudio(ns_python, work / "nerfstudio", work, method, timing["train_wall_s"],
+                             work / "probe_pixels.npz", args.ns_steps_per_save)
+        if "error" in res:
+            print(f"  {method}: {res['error']}")
+            continue
+        report.add(f"{key}_probe_psnr_db", res["psnr_db"], f"{method} after {res['steps']} steps (redrive {ours:.2f})")
+        report.add(f"{key}_time_to_25db_s", time_to(res["curve"], 25.0), f"{method}, seconds to 25 dB (nan: not reached)")
+        for step, t, p in res["curve"]:
+            print(f"    {method} {step:6d} {t:8.1f} s {p:7.2f} dB")
 
 
 def main() -> int:
@@ -164,6 +246,8 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
     parser.add_argument("--probe-every", type=int, default=250, help="steps between held-out PSNR probes")
     parser.add_argument("--baselines", action="store_true", help="also run nerfstudio nerfacto and neus-facto")
+    parser.add_argument("--ns-python", default=None, help="Python of the nerfstudio environment")
+    parser.add_argument("--ns-steps-per-save", type=int, default=25, help="nerfstudio checkpoint interval (steps)")
     args = parser.parse_args()
     import torch
 
@@ -206,22 +290,7 @@ def main() -> int:
     for step, t, p in timing["curve"]:
         print(f"  {step:6d} {t:8.1f} {p:7.2f}")
     if args.baselines:
-        report.section("nerfstudio baselines (same log, same split, CPU, same wall-clock budget)")
-        try:
-            import nerfstudio  # noqa: F401
-        except ImportError:
-            print("  nerfstudio is not importable here: baselines skipped (install the optional 'baselines' extra "
-                  "in a separate environment; it downgrades numpy and protobuf)")
-        else:
-            for method in ("nerfacto", "neus-facto"):
-                res = run_nerfstudio(log_dir, work, method, timing["train_wall_s"])
-                if "error" in res:
-                    print(f"  {method}: {res['error']}")
-                    continue
-                report.add(f"{method.replace('-', '_')}_psnr_db", res["psnr_db"], f"{method} held-out PSNR (ours "
-                           f"{figures['heldout_psnr_db']:.2f})")
-                report.add(f"{method.replace('-', '_')}_ssim", res["ssim"], f"{method} held-out SSIM")
-                print(f"  {method}: time to 25 dB not measured (ns-train logs no held-out PSNR over time on CPU runs)")
+        run_baselines(args, report, log_dir, work, timing)
     report.finish(args.json)
     return 0
 
