@@ -14,4 +14,4 @@ test: setup
 # numpy < 2 and an old protobuf (several GB; not part of setup)
 baselines-env:
 	python3 -m venv .venv-ns
-	.venv-ns/bin/pip install nerfstudio
+	.venv-ns/bin/pip install ".[baselines]"
