@@ -68,6 +68,18 @@ def box_span(o: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tenso
     return t_near, t_far
 
 
+def _uniform_samples(n: int, ri: torch.Tensor, a0: torch.Tensor, a1: torch.Tensor, S: int,
+                     generator: torch.Generator | None) -> PackedSamples:
+    """``S`` samples on each ray ``ri`` (sorted, unique) between ``a0`` and ``a1`` (``[len(ri)]``),
+    packed over ``n`` rays: segment midpoints, or jittered within their segment with ``generator``."""
+    u = torch.rand(ri.numel(), S, generator=generator) if generator is not None else torch.full((ri.numel(), S), 0.5)
+    dt = ((a1 - a0) / S)[:, None].expand(-1, S)
+    tm = a0[:, None] + dt * (torch.arange(S, dtype=torch.float32) + u)
+    counts = torch.zeros(n, dtype=torch.int64)
+    counts[ri] = S
+    return PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1))
+
+
 def _neus_cos(sdf: torch.Tensor, s: PackedSamples) -> torch.Tensor:
     """Directional derivative of the SDF along each ray from neighbouring samples of the same
     ray (forward difference, else backward, else -1 for an isolated sample), in [-1, 0]."""
@@ -131,7 +143,8 @@ def model_layers(model: SceneModel) -> list[ActorLayer]:
 def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, *, need_rgb: bool,
                 generator: torch.Generator | None = None, need_normals: bool = False,
                 keep_aux: bool = False, actor_mask: torch.Tensor | None = None,
-                layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None) -> RenderOutput:
+                layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None,
+                near: torch.Tensor | None = None, band_samples: int = 0) -> RenderOutput:
     """Render ``[N]`` rays (scene frame, unit directions, per-ray times).
 
     ``generator`` jitters sample positions (training); without it samples are deterministic.
@@ -140,6 +153,10 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     ``actor_mask`` then does not apply). ``far`` ``[N]`` stops every ray at that distance (an
     opaque object inserted there): nothing behind it is sampled, the sky is not added on those
     rays, and the caller composites its object with the remaining transmittance ``1 - opacity``.
+    ``near`` ``[N]``: nothing in front of that distance is sampled. ``band_samples`` (with ``near``
+    and ``far`` bounding a thin band around a surface known from a mesh): every node the band
+    crosses gets that many uniform samples in it instead of its own sampling (occupancy marching,
+    ``actors.samples``).
     """
     cfg = model.cfg
     n = o.shape[0]
@@ -155,12 +172,17 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
 
     # --- background samples through the occupancy grid
     sc = cfg.sampling
-    near = t_in + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
+    start = t_in if near is None else torch.maximum(t_in, near)
     bg_far = torch.where(inside, t_out, t_in)
     if far is not None:
         bg_far = torch.minimum(bg_far, far)
-    bg = model.occupancy.march(o, d, near, bg_far,
-                               MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples))
+    if band_samples:
+        ri = torch.nonzero(bg_far > start).squeeze(1)
+        bg = _uniform_samples(n, ri, start[ri], bg_far[ri], band_samples, generator)
+    else:
+        start = start + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
+        bg = model.occupancy.march(o, d, start, bg_far,
+                                   MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples))
     sets: list[PackedSamples] = [bg]
     bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
     bg_sdf, bg_feat, bg_enc = bg_field.query_with_color(bg_pts)
@@ -175,33 +197,26 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     # --- actor samples: S per (ray, box) hit, one set per layer and hit rank so each set is sorted
     aux: dict = {"bg_pts": bg_pts, "bg_sdf": bg_sdf}
     actor_sets = []
-    S = cfg.actors.samples
+    S = band_samples or cfg.actors.samples
     for layer_no, layer in enumerate(layers if n else []):
         poses, fields = layer.poses, layer.fields
         if poses.field_index.numel() == 0:
             continue
         frames = poses.frames(times)
         hits = ray_box_intersect(o, d, frames, poses.box_from_scene, layer.half_sizes, poses.present,
-                                 far=far if far is not None else 1e10)
+                                 near=near if near is not None else 0.0, far=far if far is not None else 1e10)
         if hits.ray_indices.numel() == 0:
             continue
         rank = torch.arange(hits.ray_indices.numel()) - hits.offsets[hits.ray_indices]
         for r in range(int(rank.max()) + 1):
             sel = torch.nonzero(rank == r).squeeze(1)
             ri, ai = hits.ray_indices[sel], hits.actor_indices[sel]
-            a0, a1 = hits.t_in[sel], hits.t_out[sel]
-            u = torch.rand(sel.numel(), S, generator=generator) if jitter else torch.full((sel.numel(), S), 0.5)
-            k = torch.arange(S, dtype=torch.float32)
-            dt = ((a1 - a0) / S)[:, None].expand(-1, S)
-            tm = a0[:, None] + dt * (k + u)
-            counts = torch.zeros(n, dtype=torch.int64)
-            counts[ri] = S
-            s = PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1))
             # rays are sorted in sel (hits are packed by ray), so the flat order is per ray
+            s = _uniform_samples(n, ri, hits.t_in[sel], hits.t_out[sel], S, generator)
             rr, aa = ri.repeat_interleave(S), ai.repeat_interleave(S)
             slot = poses.field_index[aa]
             T = poses.box_from_scene[frames[rr], aa]  # [M, 3, 4]
-            pts = o[rr] + d[rr] * tm.reshape(-1)[:, None]
+            pts = o[rr] + d[rr] * s.t_mid[:, None]
             local = torch.einsum("mij,mj->mi", T[:, :, :3], pts) + T[:, :, 3]
             ldir = torch.einsum("mij,mj->mi", T[:, :, :3], d[rr])
             a_sdf, a_feat, a_enc = fields.query_with_color(local, slot)
@@ -223,7 +238,12 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         K = fc.distant_samples
         shift = torch.rand(n, 1, generator=generator) / K if jitter else None
         b = distant_boundaries(model, o, d, far, shift)
-        counts = torch.full((n,), K, dtype=torch.int64)
+        if near is not None:
+            b = torch.maximum(b, near[:, None])
+        # rays stopped before the region get no samples (theirs would all be empty)
+        reach = b[:, -1] > b[:, 0]
+        counts = torch.where(reach, K, 0)
+        b = b[reach]
         ds = PackedSamples.from_counts(counts, b[:, :-1].reshape(-1).contiguous(), b[:, 1:].reshape(-1).contiguous())
         mid = ds.t_mid
         pts = o[ds.ray_indices] + d[ds.ray_indices] * mid[:, None]
@@ -281,7 +301,8 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
 def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, chunk: int,
                    need_rgb: bool = True, need_normals: bool = False, actor_mask: torch.Tensor | None = None,
                    progress: str | None = None, layers: list[ActorLayer] | None = None,
-                   far: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                   far: torch.Tensor | None = None, near: torch.Tensor | None = None,
+                   band_samples: int = 0) -> dict[str, torch.Tensor]:
     """Render many rays without gradients, ``chunk`` at a time; returns a dict of ``[N, ...]``
     (options as ``render_rays``)."""
     from tqdm import tqdm
@@ -292,7 +313,8 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
         for i in tqdm(starts, desc=progress or "render", unit="chunk", disable=progress is None, leave=False):
             r = render_rays(model, o[i:i + chunk], d[i:i + chunk], times[i:i + chunk], need_rgb=need_rgb,
                             need_normals=need_normals, actor_mask=actor_mask, layers=layers,
-                            far=None if far is None else far[i:i + chunk])
+                            far=None if far is None else far[i:i + chunk],
+                            near=None if near is None else near[i:i + chunk], band_samples=band_samples)
             for k in ("rgb", "depth", "median_depth", "opacity", "features", "normals"):
                 v = getattr(r, k)
                 if v is not None:

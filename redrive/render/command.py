@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     path.add_argument("--surface", dest="surface", action="store_true", default=True,
                       help="LiDAR by the surface path: meshes ray-cast with Embree (default)")
     path.add_argument("--volume", dest="surface", action="store_false", help="LiDAR by volume rendering")
+    parser.add_argument("--camera-full-volume", action="store_true",
+                        help="volume render camera rays along their whole length (default: only a band around "
+                             "the first mesh surface where a ray hits one; see docs/render.md)")
     parser.add_argument("--drop", choices=("threshold", "sample"), default="threshold",
                         help="ray drop: drop_prob > 0.5 (default) or sampled with --seed")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampled ray drops")
@@ -182,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         raise RedriveError(f"--mesh-cell must be a positive number of metres, got {args.mesh_cell}")
     surface = SurfaceConfig(background_cell_m=args.mesh_cell, actor_cell_m=args.mesh_cell / 2)
     scene = NeuralScene.from_run(run_dir, mesh_cache=args.mesh_cache or True, surface=surface, progress=not args.quiet)
+    if args.camera_full_volume:
+        scene.band = None
     graph = scene.graph
     log = None
     if scene.log_path is not None and scene.log_path.is_dir():

@@ -45,6 +45,26 @@ from redrive.scene.graph import SceneGraph
 APPEARANCE_MODES = ("nearest", "mean")
 
 
+@dataclass(frozen=True)
+class CameraBand:
+    """Mesh-guided camera sampling: where a ray hits a surface mesh, only a band around the hit
+    is volume rendered."""
+
+    half_width_m: float = 0.15
+    """Half width of the band across the surface, metres (along the ray: divided by the cosine of
+    the incidence angle). Covers the NeuS transition and the mesh's discretisation error."""
+    min_cos: float = 0.1
+    """Smallest incidence cosine used for that division (grazing rays get a band at most
+    ``half_width_m / min_cos`` long)."""
+    samples: int = 6
+    """Samples per node the band crosses."""
+    max_transmittance: float = 0.02
+    """Rays whose band leaves more than this transmittance (a surface that is not opaque there)
+    are rendered again along their whole length."""
+    chunk: int = 1 << 16
+    """Rays per band-rendering call."""
+
+
 @dataclass
 class CameraRender:
     """Colour of camera rays."""
@@ -128,7 +148,7 @@ class NeuralScene:
 
     def __init__(self, model: SceneModel, appearance: AppearanceTable | None = None,
                  surface: SurfaceRenderer | None = None, layers: list[ActorLayer] | None = None,
-                 chunk: int = 8192, early_stop: bool = False):
+                 chunk: int = 8192, band: CameraBand | None = CameraBand()):
         self.model = model.eval()
         self.appearance = appearance or AppearanceTable(model, None)
         self.surface = surface or SurfaceRenderer(model)
@@ -136,8 +156,8 @@ class NeuralScene:
         """Actor layers rendered by default (None: the reconstruction's own actors)."""
         self.chunk = chunk
         """Rays per volume-rendering call."""
-        self.early_stop = early_stop
-        """Camera rays stop marching a little behind the first mesh surface (see ``camera``)."""
+        self.band = band
+        """Mesh-guided camera sampling (see ``camera``); None: plain volume rendering."""
         self.run_dir: Path | None = None
         self.log_path: Path | None = None
         self.start_time_ns = 0
@@ -199,34 +219,47 @@ class NeuralScene:
                appearance: str = "nearest", progress: str | None = None) -> CameraRender:
         """Volume-render camera rays ``[N]`` (scene frame) with the appearance of ``camera_name``.
 
-        With ``early_stop`` a coarse pass casts the rays on the meshes first and each ray's
-        march ends ``early_stop_margin`` metres behind its first surface (samples behind an
-        opaque surface cannot change the colour); the sky is composited behind those stops.
+        With ``band`` (the default) the rays are first cast on the surface path's meshes; a ray
+        that hits one is volume rendered only in a thin band around that surface (a few samples
+        instead of dozens: everything in front of it is empty space, everything behind it hidden)
+        and the sky fills what the band leaves. Rays that miss every mesh, and rays whose band
+        leaves more than ``band.max_transmittance`` (the surface is not opaque there), are
+        rendered along their whole length.
         """
         layers = self._layers(layers)
         o, d, times = (x.float().contiguous() for x in (o, d, times))
         n = o.shape[0]
-        stop = far
-        early = None
-        if self.early_stop and n:
-            hit = self.surface.cast(o, d, times, layers, far, heads=False).range
-            early = torch.isfinite(hit) & (hit + self.early_stop_margin < (far if far is not None else math.inf))
-            stop = torch.where(early, hit + self.early_stop_margin, far if far is not None else torch.full_like(hit, math.inf))
-            if not bool(early.any()):
-                stop, early = far, None
-        r = render_chunked(self.model, o, d, times, self.chunk, need_rgb=True, layers=layers, far=stop, progress=progress)
-        rgb, opacity = r["rgb"], r["opacity"]
-        if early is not None:
-            rgb = torch.where(early[:, None], rgb + (1.0 - opacity)[:, None] * self.model.sky(d), rgb)
+        full = torch.ones(n, dtype=torch.bool)
+        rgb, opacity, depth = torch.zeros(n, 3), torch.zeros(n), torch.zeros(n)
+        if self.band is not None and n:
+            hit = self.surface.cast(o, d, times, layers, far, heads=False)
+            idx = torch.nonzero((hit.owner == 0) | (hit.owner == 1)).squeeze(1)
+            if idx.numel():
+                cos = (d[idx] * hit.normal[idx]).sum(-1).abs().clamp_min(self.band.min_cos)
+                half = self.band.half_width_m / cos
+                t = hit.range[idx]
+                stop = t + half if far is None else torch.minimum(t + half, far[idx])
+                r = render_chunked(self.model, o[idx], d[idx], times[idx], self.band.chunk, layers=layers,
+                                   near=(t - half).clamp_min(0.0), far=stop, band_samples=self.band.samples)
+                ok = (1.0 - r["opacity"]) <= self.band.max_transmittance
+                own = idx[ok]
+                rest = (1.0 - r["opacity"][ok])[:, None]
+                sky = self.model.sky(d[own]) if far is None else torch.where(torch.isinf(far[own])[:, None],
+                                                                             self.model.sky(d[own]), 0.0)
+                rgb[own] = r["rgb"][ok] + rest * sky
+                opacity[own], depth[own] = r["opacity"][ok], r["depth"][ok]
+                full[own] = False
+        idx = torch.nonzero(full).squeeze(1)
+        if idx.numel():
+            r = render_chunked(self.model, o[idx], d[idx], times[idx], self.chunk, layers=layers,
+                               far=None if far is None else far[idx], progress=progress)
+            rgb[idx], opacity[idx], depth[idx] = r["rgb"], r["opacity"], r["depth"]
         mat, off = self.appearance.correction(camera_name, float(times.double().median()) if n else 0.0, appearance)
         # the offset scales with opacity where the caller composites behind `far`, so that a
         # fully transparent ray adds nothing before its object is drawn
         weight = torch.ones_like(opacity) if far is None else torch.where(torch.isinf(far), 1.0, opacity)
         rgb = (rgb @ mat.T + off * weight[:, None]).clamp(0.0, 1.0)
-        return CameraRender(rgb, opacity, r["depth"])
-
-    early_stop_margin: float = 0.5
-    """Metres the camera march continues behind the first mesh surface."""
+        return CameraRender(rgb, opacity, depth)
 
     @torch.no_grad()
     def lidar(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, surface: bool = True,
@@ -247,4 +280,4 @@ class NeuralScene:
         return LidarRender(rng, torch.where(torch.isfinite(rng), inten, 0.0), torch.sigmoid(logit))
 
 
-__all__ = ["APPEARANCE_MODES", "AppearanceTable", "CameraRender", "LidarRender", "NeuralScene", "RenderableScene"]
+__all__ = ["APPEARANCE_MODES", "AppearanceTable", "CameraBand", "CameraRender", "LidarRender", "NeuralScene", "RenderableScene"]

@@ -267,6 +267,8 @@ class SurfaceHits:
     """[N] ray-drop probability (sigmoid of the drop head)."""
     owner: torch.Tensor
     """[N] int64: -1 none, 0 background, 1 actor, 2 distant region."""
+    normal: torch.Tensor
+    """[N, 3] unit scene-frame normal of the mesh at the hit (zero without a mesh hit)."""
 
 
 def _scene_of(vertices: np.ndarray, faces: np.ndarray):
@@ -362,8 +364,9 @@ class SurfaceRenderer:
                  for i in range(0, n, self.cfg.chunk)]
         if not parts:
             z = torch.zeros(0)
-            return SurfaceHits(z, z, z, torch.zeros(0, dtype=torch.int64))
-        return SurfaceHits(*(torch.cat([getattr(p, k) for p in parts]) for k in ("range", "intensity", "drop_prob", "owner")))
+            return SurfaceHits(z, z, z, torch.zeros(0, dtype=torch.int64), torch.zeros(0, 3))
+        return SurfaceHits(*(torch.cat([getattr(p, k) for p in parts])
+                             for k in ("range", "intensity", "drop_prob", "owner", "normal")))
 
     def _cast_chunk(self, o, d, times, layers, far, heads) -> SurfaceHits:
         model, cfg = self.model, self.cfg
@@ -455,7 +458,9 @@ class SurfaceRenderer:
         if heads and n:
             inten, logit = model.lidar_heads(feats, d, torch.where(hit, t, torch.zeros_like(t)), hit.float())
             intensity, drop = torch.where(hit, inten, 0.0), torch.sigmoid(logit)
-        return SurfaceHits(torch.where(hit, t, torch.full_like(t, math.inf)), intensity, drop, owner)
+        mesh_hit = (owner == 0) | (owner == 1)
+        return SurfaceHits(torch.where(hit, t, torch.full_like(t, math.inf)), intensity, drop, owner,
+                           torch.where(mesh_hit[:, None], normal, 0.0))
 
     @staticmethod
     def _newton(sdf: torch.Tensor, d: torch.Tensor, normal: torch.Tensor, cell: float) -> torch.Tensor:
