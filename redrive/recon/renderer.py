@@ -69,15 +69,17 @@ def box_span(o: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tenso
 
 
 def _uniform_samples(n: int, ri: torch.Tensor, a0: torch.Tensor, a1: torch.Tensor, S: int,
-                     generator: torch.Generator | None) -> PackedSamples:
+                     generator: torch.Generator | None) -> tuple[PackedSamples, torch.Tensor]:
     """``S`` samples on each ray ``ri`` (sorted, unique) between ``a0`` and ``a1`` (``[len(ri)]``),
-    packed over ``n`` rays: segment midpoints, or jittered within their segment with ``generator``."""
+    packed over ``n`` rays: segment midpoints, or jittered within their segment with ``generator``.
+    Returns the samples and their positions ``[len(ri) * S]`` (exactly, not rounded through the
+    segment ends as ``t_mid`` is)."""
     u = torch.rand(ri.numel(), S, generator=generator) if generator is not None else torch.full((ri.numel(), S), 0.5)
     dt = ((a1 - a0) / S)[:, None].expand(-1, S)
     tm = a0[:, None] + dt * (torch.arange(S, dtype=torch.float32) + u)
     counts = torch.zeros(n, dtype=torch.int64)
     counts[ri] = S
-    return PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1))
+    return PackedSamples.from_counts(counts, (tm - dt / 2).reshape(-1), (tm + dt / 2).reshape(-1)), tm.reshape(-1)
 
 
 def _neus_cos(sdf: torch.Tensor, s: PackedSamples) -> torch.Tensor:
@@ -178,7 +180,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         bg_far = torch.minimum(bg_far, far)
     if band_samples:
         ri = torch.nonzero(bg_far > start).squeeze(1)
-        bg = _uniform_samples(n, ri, start[ri], bg_far[ri], band_samples, generator)
+        bg, _ = _uniform_samples(n, ri, start[ri], bg_far[ri], band_samples, generator)
     else:
         start = start + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
         bg = model.occupancy.march(o, d, start, bg_far,
@@ -212,11 +214,11 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
             sel = torch.nonzero(rank == r).squeeze(1)
             ri, ai = hits.ray_indices[sel], hits.actor_indices[sel]
             # rays are sorted in sel (hits are packed by ray), so the flat order is per ray
-            s = _uniform_samples(n, ri, hits.t_in[sel], hits.t_out[sel], S, generator)
+            s, tm = _uniform_samples(n, ri, hits.t_in[sel], hits.t_out[sel], S, generator)
             rr, aa = ri.repeat_interleave(S), ai.repeat_interleave(S)
             slot = poses.field_index[aa]
             T = poses.box_from_scene[frames[rr], aa]  # [M, 3, 4]
-            pts = o[rr] + d[rr] * s.t_mid[:, None]
+            pts = o[rr] + d[rr] * tm[:, None]
             local = torch.einsum("mij,mj->mi", T[:, :, :3], pts) + T[:, :, 3]
             ldir = torch.einsum("mij,mj->mi", T[:, :, :3], d[rr])
             a_sdf, a_feat, a_enc = fields.query_with_color(local, slot)
