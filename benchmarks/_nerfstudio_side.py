@@ -114,7 +114,7 @@ def probe(config: str, pixels: str, out: str) -> None:
             print(f"{ckpt.name}: unreadable ({exc}), skipped", flush=True)
             continue
         model_state = {k[len("_model."):]: v for k, v in state["pipeline"].items() if k.startswith("_model.")}
-        model.load_state_dict(model_state, strict=False)
+        model.load_state_dict(model_state, strict=True)
         model.eval()
         rgb = []
         with torch.no_grad():

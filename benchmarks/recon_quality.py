@@ -104,9 +104,6 @@ class HeldoutProbe:
         self.excluded += time.perf_counter() - start
         self.curve.append((trainer.step, time.perf_counter() - self.t0 - self.excluded, psnr))
 
-    def time_to(self, db: float) -> float:
-        return time_to(self.curve, db)
-
 
 def time_to(curve: list[tuple[int, float, float]], db: float) -> float:
     """First training time of ``(step, seconds, PSNR)`` points at which PSNR reached ``db`` (nan: never)."""
@@ -132,7 +129,7 @@ def run_redrive(log_dir: Path, run_dir: Path, preset_name: str, probe_every: int
     t1 = time.perf_counter()
     result = evaluate_run(run_dir, run_dir / "eval")
     return result, {"train_wall_s": train_s, "setup_s": setup_s, "eval_wall_s": time.perf_counter() - t1,
-                    "time_to_25db_s": probe.time_to(25.0), "curve": probe.curve, "probe": probe.parts}
+                    "time_to_25db_s": time_to(probe.curve, 25.0), "curve": probe.curve, "probe": probe.parts}
 
 
 SIDE = Path(__file__).resolve().parent / "_nerfstudio_side.py"
