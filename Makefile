@@ -11,7 +11,7 @@ test: setup
 	.venv/bin/python -m pytest -q
 
 # nerfstudio for `benchmarks/recon_quality.py --baselines`, in its own environment: it pins
-# numpy < 2 and an old protobuf (several GB; not part of setup)
+# protobuf <= 3.20.3, which redrive's Waymo reader cannot use (several GB; not part of setup)
 baselines-env:
 	python3 -m venv .venv-ns
 	.venv-ns/bin/pip install ".[baselines]"

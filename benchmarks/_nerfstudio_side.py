@@ -1,5 +1,5 @@
 """The nerfstudio side of ``recon_quality.py --baselines``: run with the Python of the environment
-where nerfstudio is installed (it pins numpy < 2 and an old protobuf, so it cannot share
+where nerfstudio is installed (it pins protobuf <= 3.20.3, so it cannot share
 redrive's environment). Imports nerfstudio, never redrive.
 
     python _nerfstudio_side.py train METHOD ARGS...   # ns-train METHOD ARGS...

@@ -10,8 +10,8 @@ from the training clock).
 ``--baselines`` also trains nerfstudio's nerfacto and neus-facto on the same log (exported to
 nerfstudio format with the same held-out split) on the CPU for the same wall-clock time as
 redrive's training took, then renders the same probe pixels with each of their checkpoints: the
-PSNRs side by side and the time each method needs to reach 25 dB. nerfstudio pins numpy < 2 and
-an old protobuf, so it lives in its own environment (``make baselines-env`` makes ``.venv-ns``);
+PSNRs side by side and the time each method needs to reach 25 dB. nerfstudio pins protobuf <= 3.20.3
+(redrive's Waymo reader needs >= 4.24), so it lives in its own environment (``make baselines-env`` makes ``.venv-ns``);
 ``--ns-python`` (default: ``$REDRIVE_NS_PYTHON``, else ``.venv-ns/bin/python``) names its Python,
 which runs ``_nerfstudio_side.py``. Full-image held-out metrics (``ns-eval``) are not run for
 them: rendering 75 images takes nerfstudio hours on this CPU; PSNR over the 20,000 probe pixels

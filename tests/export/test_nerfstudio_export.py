@@ -120,7 +120,7 @@ def test_distortion_models(tmp_path: Path) -> None:
 def test_nerfstudio_parser_reads_the_export(scene_log: Path, tmp_path: Path) -> None:
     parser_module = pytest.importorskip(
         "nerfstudio.data.dataparsers.nerfstudio_dataparser",
-        reason="nerfstudio is not installed (optional; pip install nerfstudio pulls ~150 packages and pins numpy<2)")
+        reason="nerfstudio is not installed (optional; pip install nerfstudio pulls ~150 packages and pins protobuf<=3.20.3: make baselines-env)")
     out = export(scene_log, tmp_path / "ns", ExportOptions(cameras=["left", "right"]), NerfstudioExportConfig(max_points=2000))
     config = parser_module.NerfstudioDataParserConfig(data=out, eval_mode="all", auto_scale_poses=False,
                                                       center_method="none", orientation_method="none")
