@@ -84,10 +84,8 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
             if constexpr (simd_supported<F, S, T>()) {
                 if (simd) {
                     for (; i + 8 <= e; i += 8) {
-                        __m256 xyz[3];
-                        avx2::load_xyz8(x + 3 * i, xyz);
                         avx2::Cell8 c;
-                        avx2::cell8(p, l, xyz, c);
+                        avx2::cell8(p, l, x + 3 * i, c);
                         __m256 v[F];
                         avx2::level_forward8<F, T>(c, lt, v);
                         avx2::store8<F>(out + (i * L + l) * F, (int64_t)L * F, v);
@@ -160,10 +158,8 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                     if (simd) {
                         const float scale = (float)p.res[l];
                         for (; i + 8 <= e; i += 8) {
-                            __m256 xyz[3];
-                            avx2::load_xyz8(x + 3 * i, xyz);
                             avx2::Cell8 c;
-                            avx2::cell8(p, l, xyz, c);
+                            avx2::cell8(p, l, x + 3 * i, c);
                             __m256 g[F];
                             avx2::load8<F>(gout + (i * L + l) * F, (int64_t)L * F, g);
                             __m256 gxv[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};

@@ -32,8 +32,10 @@ inline void load_xyz8(const float* x, __m256 out[3]) {
     out[2] = _mm256_i32gather_ps(x + 2, idx, 4);
 }
 
-// Same clamp/floor/last-cell rule as rd::hg_cell.
-inline void cell8(const HashGridParams& p, int level, const __m256 xyz[3], Cell8& c) {
+// Cell of points i..i+7 (``x`` = their [8, 3] rows); same clamp/floor/last-cell rule as rd::hg_cell.
+inline void cell8(const HashGridParams& p, int level, const float* x, Cell8& c) {
+    __m256 xyz[3];
+    load_xyz8(x, xyz);
     const uint32_t r = p.res[level];
     const __m256 sr = _mm256_set1_ps((float)r);
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
