@@ -323,21 +323,15 @@ class EditableScene:
         """This run as the simulator's ``NeuralScene`` (model, appearance, LiDAR surface meshes
         cached in ``mesh_cache``), built once."""
         if self._neural is None:
-            from redrive.render.neural import AppearanceTable, NeuralScene
-            from redrive.render.surface import MeshCache, SurfaceRenderer, checkpoint_key
+            from redrive.render.neural import NeuralScene
 
             model = self.model()
-            step = self._steps[self.run]
-            root = self.run / "render_cache" if self.mesh_cache is True else (Path(self.mesh_cache) if self.mesh_cache else None)
             try:
-                appearance = AppearanceTable.from_log(model, self.log)
-                start_ns = int(self.log.start_time_ns)
+                log = self.log
             except RedriveError:
-                appearance, start_ns = None, 0
-            cache = MeshCache(root, checkpoint_key(self.run, step))
-            scene = NeuralScene(model, appearance, SurfaceRenderer(model, self.surface_config, cache))
-            scene.run_dir, scene.log_path, scene.step, scene.start_time_ns = self.run, self.log_path, step, start_ns
-            self._neural = scene
+                log = None
+            self._neural = NeuralScene.of_run_model(model, self.run, self._steps[self.run], log, self.log_path,
+                                                    self.mesh_cache, self.surface_config)
         return self._neural
 
 

@@ -176,7 +176,6 @@ class NeuralScene:
         from redrive.recon.trainer import load_run
 
         model, _, info = load_run(run_dir)
-        model.eval()
         run_dir = Path(run_dir)
         log = None
         log_path = Path(info["log"]) if info.get("log") else None
@@ -186,11 +185,19 @@ class NeuralScene:
             log = DriveLog.open(log_path)
         else:
             warnings.warn(f"{run_dir}: source log {log_path} not found; every camera uses the mean appearance", stacklevel=2)
+        return cls.of_run_model(model, run_dir, int(info["step"]), log, log_path, mesh_cache, surface, progress, **kwargs)
+
+    @classmethod
+    def of_run_model(cls, model: SceneModel, run_dir: Path, step: int, log, log_path: Path | None,
+                     mesh_cache: str | Path | None | bool = True, surface: SurfaceConfig | None = None,
+                     progress: bool = False, **kwargs) -> "NeuralScene":
+        """The scene of an already loaded run model (checkpoint ``step``); ``log``: its source
+        DriveLog, or None when it is gone; ``mesh_cache`` as ``from_run``."""
         root = run_dir / "render_cache" if mesh_cache is True else (Path(mesh_cache) if mesh_cache else None)
-        cache = MeshCache(root, checkpoint_key(run_dir, info["step"]))
+        cache = MeshCache(root, checkpoint_key(run_dir, step))
         out = cls(model, AppearanceTable.from_log(model, log) if log is not None else None,
                   SurfaceRenderer(model, surface, cache, progress=progress), **kwargs)
-        out.run_dir, out.log_path, out.step = run_dir, log_path, int(info["step"])
+        out.run_dir, out.log_path, out.step = run_dir, log_path, step
         out.start_time_ns = int(log.start_time_ns) if log is not None else 0
         return out
 
@@ -244,8 +251,9 @@ class NeuralScene:
                 ok = (1.0 - r["opacity"]) <= self.band.max_transmittance
                 own = idx[ok]
                 rest = (1.0 - r["opacity"][ok])[:, None]
-                sky = self.model.sky(d[own]) if far is None else torch.where(torch.isinf(far[own])[:, None],
-                                                                             self.model.sky(d[own]), 0.0)
+                sky = self.model.sky(d[own])
+                if far is not None:  # no sky behind the caller's object
+                    sky = torch.where(torch.isinf(far[own])[:, None], sky, 0.0)
                 rgb[own] = r["rgb"][ok] + rest * sky
                 opacity[own], depth[own] = r["opacity"][ok], r["depth"][ok]
                 full[own] = False
