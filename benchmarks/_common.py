@@ -32,7 +32,7 @@ DEFAULT_RUN = BENCH_DIR / "recon_quality" / "run"
 """The default-preset run of the default synthetic log that ``recon_quality.py`` leaves behind;
 the rendering and editing benchmarks use it when it exists."""
 
-__all__ = ["REPO", "BENCH_DIR", "DEFAULT_RUN", "BenchmarkReport", "median_time", "median_cpu_time", "paired_median_times", "standard_parser",
+__all__ = ["REPO", "BENCH_DIR", "DEFAULT_RUN", "BenchmarkReport", "meets", "median_time", "median_cpu_time", "paired_median_times", "standard_parser",
            "machine_info", "git_commit", "peak_rss_bytes", "write_report"]
 
 
@@ -45,6 +45,11 @@ def _median(fn: Callable[[], object], clock: Callable[[], float], repeats: int, 
         fn()
         times.append(clock() - t0)
     return statistics.median(times)
+
+
+def meets(value: float, op: str, target: float) -> bool:
+    """Whether ``value`` meets a target ``op`` (">=" or "<=") ``target``."""
+    return value >= target if op == ">=" else value <= target
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -151,8 +156,7 @@ class BenchmarkReport:
         self.section("targets")
         for k, (op, target) in targets.items():
             v = self.figures[k]
-            ok = v >= target if op == ">=" else v <= target
-            print(f"  {k:<28} {v:8.3f} {op} {target:<6} {'met' if ok else 'MISSED'}")
+            print(f"  {k:<28} {v:8.3f} {op} {target:<6} {'met' if meets(v, op, target) else 'MISSED'}")
 
     def finish(self, json_path: Path | None) -> dict:
         self.figures.setdefault("wall_s", time.perf_counter() - self.started)

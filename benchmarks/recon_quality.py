@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, BenchmarkReport, standard_parser  # noqa: E402
+from _common import BENCH_DIR, BenchmarkReport, meets, standard_parser  # noqa: E402
 
 TARGETS = {  # metric: (comparison, target)
     "heldout_psnr_db": (">=", 27.0), "heldout_ssim": (">=", 0.85), "actor_psnr_db": (">=", 24.0),
@@ -280,8 +280,7 @@ def main() -> int:
         label = key
         if cmp_target:
             op, target = cmp_target
-            ok = value >= target if op == ">=" else value <= target
-            label = f"{key}  (target {op} {target:g}: {'met' if ok else 'NOT met'})"
+            label = f"{key}  (target {op} {target:g}: {'met' if meets(value, op, target) else 'NOT met'})"
         report.add(key, value, label)
     report.section("held-out probe (step, training seconds, PSNR dB)")
     for step, t, p in timing["curve"]:
