@@ -146,7 +146,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
                 generator: torch.Generator | None = None, need_normals: bool = False,
                 keep_aux: bool = False, actor_mask: torch.Tensor | None = None,
                 layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None,
-                near: torch.Tensor | None = None, band_samples: int = 0) -> RenderOutput:
+                bg_near: torch.Tensor | None = None, bg_samples: int = 0) -> RenderOutput:
     """Render ``[N]`` rays (scene frame, unit directions, per-ray times).
 
     ``generator`` jitters sample positions (training); without it samples are deterministic.
@@ -155,10 +155,10 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     ``actor_mask`` then does not apply). ``far`` ``[N]`` stops every ray at that distance (an
     opaque object inserted there): nothing behind it is sampled, the sky is not added on those
     rays, and the caller composites its object with the remaining transmittance ``1 - opacity``.
-    ``near`` ``[N]``: nothing in front of that distance is sampled. ``band_samples`` (with ``near``
-    and ``far`` bounding a thin band around a surface known from a mesh): every node the band
-    crosses gets that many uniform samples in it instead of its own sampling (occupancy marching,
-    ``actors.samples``).
+    ``bg_near`` ``[N]``: the background is sampled only from that distance on (inf: not at all);
+    with ``bg_samples`` it gets that many uniform samples between ``bg_near`` and ``far`` instead
+    of marching its occupancy grid (a thin band around a surface known from a mesh). Actors and
+    the distant region keep their own sampling.
     """
     cfg = model.cfg
     n = o.shape[0]
@@ -174,13 +174,13 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
 
     # --- background samples through the occupancy grid
     sc = cfg.sampling
-    start = t_in if near is None else torch.maximum(t_in, near)
+    start = t_in if bg_near is None else torch.maximum(t_in, bg_near)
     bg_far = torch.where(inside, t_out, t_in)
     if far is not None:
         bg_far = torch.minimum(bg_far, far)
-    if band_samples:
+    if bg_samples:
         ri = torch.nonzero(bg_far > start).squeeze(1)
-        bg, _ = _uniform_samples(n, ri, start[ri], bg_far[ri], band_samples, generator)
+        bg, _ = _uniform_samples(n, ri, start[ri], bg_far[ri], bg_samples, generator)
     else:
         start = start + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
         bg = model.occupancy.march(o, d, start, bg_far,
@@ -199,14 +199,14 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     # --- actor samples: S per (ray, box) hit, one set per layer and hit rank so each set is sorted
     aux: dict = {"bg_pts": bg_pts, "bg_sdf": bg_sdf}
     actor_sets = []
-    S = band_samples or cfg.actors.samples
+    S = cfg.actors.samples
     for layer_no, layer in enumerate(layers if n else []):
         poses, fields = layer.poses, layer.fields
         if poses.field_index.numel() == 0:
             continue
         frames = poses.frames(times)
         hits = ray_box_intersect(o, d, frames, poses.box_from_scene, layer.half_sizes, poses.present,
-                                 near=near if near is not None else 0.0, far=far if far is not None else 1e10)
+                                 far=far if far is not None else 1e10)
         if hits.ray_indices.numel() == 0:
             continue
         rank = torch.arange(hits.ray_indices.numel()) - hits.offsets[hits.ray_indices]
@@ -240,8 +240,6 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         K = fc.distant_samples
         shift = torch.rand(n, 1, generator=generator) / K if jitter else None
         b = distant_boundaries(model, o, d, far, shift)
-        if near is not None:
-            b = torch.maximum(b, near[:, None])
         # rays stopped before the region get no samples (theirs would all be empty)
         reach = b[:, -1] > b[:, 0]
         counts = torch.where(reach, K, 0)
@@ -303,8 +301,8 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
 def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, chunk: int,
                    need_rgb: bool = True, need_normals: bool = False, actor_mask: torch.Tensor | None = None,
                    progress: str | None = None, layers: list[ActorLayer] | None = None,
-                   far: torch.Tensor | None = None, near: torch.Tensor | None = None,
-                   band_samples: int = 0) -> dict[str, torch.Tensor]:
+                   far: torch.Tensor | None = None, bg_near: torch.Tensor | None = None,
+                   bg_samples: int = 0) -> dict[str, torch.Tensor]:
     """Render many rays without gradients, ``chunk`` at a time; returns a dict of ``[N, ...]``
     (options as ``render_rays``)."""
     from tqdm import tqdm
@@ -316,7 +314,7 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
             r = render_rays(model, o[i:i + chunk], d[i:i + chunk], times[i:i + chunk], need_rgb=need_rgb,
                             need_normals=need_normals, actor_mask=actor_mask, layers=layers,
                             far=None if far is None else far[i:i + chunk],
-                            near=None if near is None else near[i:i + chunk], band_samples=band_samples)
+                            bg_near=None if bg_near is None else bg_near[i:i + chunk], bg_samples=bg_samples)
             for k in ("rgb", "depth", "median_depth", "opacity", "features", "normals"):
                 v = getattr(r, k)
                 if v is not None:

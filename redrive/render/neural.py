@@ -47,8 +47,8 @@ APPEARANCE_MODES = ("nearest", "mean")
 
 @dataclass(frozen=True)
 class CameraBand:
-    """Mesh-guided camera sampling: where a ray hits a surface mesh, only a band around the hit
-    is volume rendered."""
+    """Mesh-guided camera sampling: where a ray hits the background mesh, only a band around the
+    hit is volume rendered of the background."""
 
     half_width_m: float = 0.15
     """Half width of the band across the surface, metres (along the ray: divided by the cosine of
@@ -57,7 +57,7 @@ class CameraBand:
     """Smallest incidence cosine used for that division (grazing rays get a band at most
     ``half_width_m / min_cos`` long)."""
     samples: int = 6
-    """Samples per node the band crosses."""
+    """Background samples in the band."""
     max_transmittance: float = 0.02
     """Rays whose band leaves more than this transmittance (a surface that is not opaque there)
     are rendered again along their whole length."""
@@ -226,12 +226,13 @@ class NeuralScene:
                appearance: str = "nearest", progress: str | None = None) -> CameraRender:
         """Volume-render camera rays ``[N]`` (scene frame) with the appearance of ``camera_name``.
 
-        With ``band`` (the default) the rays are first cast on the surface path's meshes; a ray
-        that hits one is volume rendered only in a thin band around that surface (a few samples
-        instead of dozens: everything in front of it is empty space, everything behind it hidden)
-        and the sky fills what the band leaves. Rays that miss every mesh, and rays whose band
-        leaves more than ``band.max_transmittance`` (the surface is not opaque there), are
-        rendered along their whole length.
+        With ``band`` (the default) the rays are first cast on the background mesh; where one
+        hits it, the background is volume rendered only in a thin band around that hit (a few
+        samples instead of dozens: everything in front of it is empty space, everything behind it
+        hidden), actors in front of it as always (their boxes' own samples), and the sky fills
+        what is left. Rays that miss the mesh, and rays whose band leaves more than
+        ``band.max_transmittance`` (the surface is not opaque there), are rendered along their
+        whole length.
         """
         layers = self._layers(layers)
         o, d, times = (x.float().contiguous() for x in (o, d, times))
@@ -239,22 +240,22 @@ class NeuralScene:
         full = torch.ones(n, dtype=torch.bool)
         rgb, opacity, depth = torch.zeros(n, 3), torch.zeros(n), torch.zeros(n)
         if self.band is not None and n:
-            hit = self.surface.cast(o, d, times, layers, far, heads=False)
-            idx = torch.nonzero((hit.owner == 0) | (hit.owner == 1)).squeeze(1)
+            t, normal = self.surface.background_hits(o, d)
+            if far is not None:
+                t = torch.where(t < far, t, math.inf)
+            idx = torch.nonzero(torch.isfinite(t)).squeeze(1)
             if idx.numel():
-                cos = (d[idx] * hit.normal[idx]).sum(-1).abs().clamp_min(self.band.min_cos)
-                half = self.band.half_width_m / cos
-                t = hit.range[idx]
+                t = t[idx]
+                half = self.band.half_width_m / (d[idx] * normal[idx]).sum(-1).abs().clamp_min(self.band.min_cos)
                 stop = t + half if far is None else torch.minimum(t + half, far[idx])
-                r = render_chunked(self.model, o[idx], d[idx], times[idx], self.band.chunk, layers=layers,
-                                   near=(t - half).clamp_min(0.0), far=stop, band_samples=self.band.samples)
+                r = render_chunked(self.model, o[idx], d[idx], times[idx], self.band.chunk, layers=layers, far=stop,
+                                   bg_near=(t - half).clamp_min(0.0), bg_samples=self.band.samples)
                 ok = (1.0 - r["opacity"]) <= self.band.max_transmittance
                 own = idx[ok]
-                rest = (1.0 - r["opacity"][ok])[:, None]
                 sky = self.model.sky(d[own])
                 if far is not None:  # no sky behind the caller's object
                     sky = torch.where(torch.isinf(far[own])[:, None], sky, 0.0)
-                rgb[own] = r["rgb"][ok] + rest * sky
+                rgb[own] = r["rgb"][ok] + (1.0 - r["opacity"][ok])[:, None] * sky
                 opacity[own], depth[own] = r["opacity"][ok], r["depth"][ok]
                 full[own] = False
         idx = torch.nonzero(full).squeeze(1)

@@ -354,6 +354,15 @@ class SurfaceRenderer:
                 self._layer_scene(layer)
 
     # --- casting
+    def background_hits(self, o: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """First hit of ``[N]`` scene-frame rays on the background mesh: distance ``[N]`` (inf:
+        none) and unit normal ``[N, 3]``."""
+        _, _, scene = self.background()
+        if o.shape[0] == 0:
+            return torch.zeros(0), torch.zeros(0, 3)
+        t, nrm = _cast(scene, o.float().numpy(), d.float().numpy())
+        return torch.from_numpy(t), torch.from_numpy(nrm)
+
     @torch.no_grad()
     def cast(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, layers: list[ActorLayer] | None = None,
              far: torch.Tensor | None = None, heads: bool = True) -> SurfaceHits:
@@ -373,10 +382,7 @@ class SurfaceRenderer:
         n = o.shape[0]
         o, d = o.float().contiguous(), d.float().contiguous()
         layers = model_layers(model) if layers is None else layers
-        _, _, bg_scene = self.background()
-        t_bg, nrm = _cast(bg_scene, o.numpy(), d.numpy())
-        t = torch.from_numpy(t_bg).float()
-        normal = torch.from_numpy(nrm).float()
+        t, normal = self.background_hits(o, d)
         owner = torch.where(torch.isfinite(t), 0, -1)
         # actors: the best hit per ray over every layer and box (ray, box) pair
         act_layer = torch.full((n,), -1, dtype=torch.int64)
