@@ -211,11 +211,42 @@ std::vector<Tensor> raybox(Tensor o, Tensor d, Tensor near, Tensor far, Tensor f
         RD_CHECK(*t);
     }
     const int64_t n = o.size(0), nf = box_from_world.size(0), na = box_from_world.size(1);
+    // bounding spheres [F, A, 4] of the boxes in the world: centre -R^T t, radius^2 |half|^2
+    auto rot = box_from_world.narrow(3, 0, 3);
+    auto centre = -torch::matmul(rot.transpose(2, 3), box_from_world.narrow(3, 3, 1)).squeeze(3);
+    auto r2 = half_sizes.square().sum(1).view({1, na, 1}).expand({nf, na, 1});
+    auto spheres = torch::cat({centre, r2}, 2).contiguous();
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
+#ifndef RD_CUDA
+    {
+        // CPU: one pass into per-block buffers (see rd::cpu::raybox_single_pass).
+        struct Ctx {
+            torch::TensorOptions opts;
+            Tensor ri, ai, t0, t1;
+        } ctx{o.options(), Tensor(), Tensor(), Tensor(), Tensor()};
+        auto allocate = [](int64_t total, void* p) -> rd::BoxOutput {
+            auto* c = (Ctx*)p;
+            c->ri = torch::empty({total}, c->opts.dtype(torch::kInt64));
+            c->ai = torch::empty({total}, c->opts.dtype(torch::kInt64));
+            c->t0 = torch::empty({total}, c->opts);
+            c->t1 = torch::empty({total}, c->opts);
+            return {c->ri.data_ptr<int64_t>(), c->ai.data_ptr<int64_t>(), c->t0.data_ptr<float>(), c->t1.data_ptr<float>()};
+        };
+        if (n > 0 && na > 0) {
+            rd::cpu::raybox_single_pass(n, na, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
+                                        far.data_ptr<float>(), frames.data_ptr<int64_t>(), box_from_world.data_ptr<float>(),
+                                        spheres.data_ptr<float>(), half_sizes.data_ptr<float>(), valid.data_ptr<uint8_t>(),
+                                        counts.data_ptr<int64_t>(), allocate, &ctx);
+        } else {
+            allocate(0, &ctx);
+        }
+        return {ctx.ri, ctx.ai, ctx.t0, ctx.t1, offsets_from_counts(counts)};
+    }
+#endif
     if (n > 0 && na > 0)
         be::raybox(n, nf, na, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
                    far.data_ptr<float>(), frames.data_ptr<int64_t>(), box_from_world.data_ptr<float>(),
-                   half_sizes.data_ptr<float>(), valid.data_ptr<uint8_t>(), nullptr,
+                   spheres.data_ptr<float>(), half_sizes.data_ptr<float>(), valid.data_ptr<uint8_t>(), nullptr,
                    counts.data_ptr<int64_t>(), nullptr, nullptr, nullptr, nullptr, RD_STREAM);
     auto offsets = offsets_from_counts(counts);
     const int64_t total = offsets[n].item<int64_t>();
@@ -226,9 +257,9 @@ std::vector<Tensor> raybox(Tensor o, Tensor d, Tensor near, Tensor far, Tensor f
     if (total > 0)
         be::raybox(n, nf, na, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
                    far.data_ptr<float>(), frames.data_ptr<int64_t>(), box_from_world.data_ptr<float>(),
-                   half_sizes.data_ptr<float>(), valid.data_ptr<uint8_t>(), offsets.data_ptr<int64_t>(),
-                   nullptr, ray_indices.data_ptr<int64_t>(), actor_indices.data_ptr<int64_t>(),
-                   t_in.data_ptr<float>(), t_out.data_ptr<float>(), RD_STREAM);
+                   spheres.data_ptr<float>(), half_sizes.data_ptr<float>(), valid.data_ptr<uint8_t>(),
+                   offsets.data_ptr<int64_t>(), nullptr, ray_indices.data_ptr<int64_t>(),
+                   actor_indices.data_ptr<int64_t>(), t_in.data_ptr<float>(), t_out.data_ptr<float>(), RD_STREAM);
     return {ray_indices, actor_indices, t_in, t_out, offsets};
 }
 

@@ -113,17 +113,65 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
 
 void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o, const float* d,
             const float* near, const float* far, const int64_t* frames, const float* box_from_world,
-            const float* half_sizes, const uint8_t* valid, const int64_t* offsets, int64_t* counts,
-            int64_t* ray_indices, int64_t* actor_indices, float* t_in, float* t_out, void*) {
+            const float* spheres, const float* half_sizes, const uint8_t* valid, const int64_t* offsets,
+            int64_t* counts, int64_t* ray_indices, int64_t* actor_indices, float* t_in, float* t_out, void*) {
     (void)n_frames;
 #pragma omp parallel for schedule(dynamic, 1024)
     for (int64_t r = 0; r < n_rays; ++r) {
         const int64_t f = frames[r];
         const bool fill = ray_indices != nullptr;
-        int n = raybox_ray(r, n_actors, o + 3 * r, d + 3 * r, near[r], far[r],
-                           box_from_world + f * n_actors * 12, half_sizes, valid + f * n_actors,
-                           fill, fill ? offsets[r] : 0, ray_indices, actor_indices, t_in, t_out);
+        int n = raybox_ray(r, n_actors, o + 3 * r, d + 3 * r, near[r], far[r], box_from_world + f * n_actors * 12,
+                           spheres + f * n_actors * 4, half_sizes, valid + f * n_actors, fill,
+                           fill ? offsets[r] : 0, ray_indices, actor_indices, t_in, t_out);
         if (!fill) counts[r] = n;
+    }
+}
+
+void raybox_single_pass(int64_t n_rays, int64_t n_actors, const float* o, const float* d, const float* near,
+                        const float* far, const int64_t* frames, const float* box_from_world,
+                        const float* spheres, const float* half_sizes, const uint8_t* valid, int64_t* counts,
+                        BoxOutput (*allocate)(int64_t total, void* ctx), void* ctx) {
+    const int64_t block = 4096;
+    const int64_t n_blocks = (n_rays + block - 1) / block;
+    struct Hit {
+        int64_t actor;
+        float t0, t1;
+    };
+    std::vector<std::vector<Hit>> hits(n_blocks);
+#pragma omp parallel
+    {
+        // one ray's hits, sorted by the fill emitter, before they join the block's list
+        std::vector<int64_t> ri(n_actors), ai(n_actors);
+        std::vector<float> t0(n_actors), t1(n_actors);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t f = frames[r];
+                BoxFillEmit emit{r, 0, ri.data(), ai.data(), t0.data(), t1.data()};
+                const int n = raybox_hits(n_actors, o + 3 * r, d + 3 * r, near[r], far[r], box_from_world + f * n_actors * 12,
+                                          spheres + f * n_actors * 4, half_sizes, valid + f * n_actors, emit);
+                counts[r] = n;
+                for (int i = 0; i < n; ++i) hits[b].push_back({ai[i], t0[i], t1[i]});
+            }
+        }
+    }
+    std::vector<int64_t> base(n_blocks + 1, 0);
+    for (int64_t b = 0; b < n_blocks; ++b) base[b + 1] = base[b] + (int64_t)hits[b].size();
+    BoxOutput out = allocate(base[n_blocks], ctx);
+    if (base[n_blocks] == 0) return;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        int64_t k = base[b];
+        const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t i = 0; i < counts[r]; ++i, ++k) {
+                const Hit& h = hits[b][k - base[b]];
+                out.ray_indices[k] = r;
+                out.actor_indices[k] = h.actor;
+                out.t_in[k] = h.t0;
+                out.t_out[k] = h.t1;
+            }
     }
 }
 

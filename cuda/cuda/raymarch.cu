@@ -62,7 +62,7 @@ __global__ void march_kernel(OccGridParams g, MarchParams m, int64_t n_rays, con
 
 __global__ void raybox_kernel(int64_t n_rays, int64_t n_actors, const float* o, const float* d, const float* near,
                               const float* far, const int64_t* frames, const float* box_from_world,
-                              const float* half_sizes, const uint8_t* valid, const int64_t* offsets,
+                              const float* spheres, const float* half_sizes, const uint8_t* valid, const int64_t* offsets,
                               int64_t* counts, int64_t* ray_indices, int64_t* actor_indices, float* t_in,
                               float* t_out) {
     const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -70,7 +70,7 @@ __global__ void raybox_kernel(int64_t n_rays, int64_t n_actors, const float* o, 
     const int64_t f = frames[r];
     const bool fill = ray_indices != nullptr;
     int n = raybox_ray(r, n_actors, o + 3 * r, d + 3 * r, near[r], far[r], box_from_world + f * n_actors * 12,
-                       half_sizes, valid + f * n_actors, fill, fill ? offsets[r] : 0, ray_indices, actor_indices,
+                       spheres + f * n_actors * 4, half_sizes, valid + f * n_actors, fill, fill ? offsets[r] : 0, ray_indices, actor_indices,
                        t_in, t_out);
     if (!fill) counts[r] = n;
 }
@@ -97,12 +97,12 @@ void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, cons
 }
 
 void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o, const float* d, const float* near,
-            const float* far, const int64_t* frames, const float* box_from_world, const float* half_sizes,
-            const uint8_t* valid, const int64_t* offsets, int64_t* counts, int64_t* ray_indices,
-            int64_t* actor_indices, float* t_in, float* t_out, void* stream) {
+            const float* far, const int64_t* frames, const float* box_from_world, const float* spheres,
+            const float* half_sizes, const uint8_t* valid, const int64_t* offsets, int64_t* counts,
+            int64_t* ray_indices, int64_t* actor_indices, float* t_in, float* t_out, void* stream) {
     (void)n_frames;
     raybox_kernel<<<blocks_for(n_rays), kThreads, 0, as_stream(stream)>>>(
-        n_rays, n_actors, o, d, near, far, frames, box_from_world, half_sizes, valid, offsets, counts, ray_indices,
+        n_rays, n_actors, o, d, near, far, frames, box_from_world, spheres, half_sizes, valid, offsets, counts, ray_indices,
         actor_indices, t_in, t_out);
     check_launch("raybox");
 }

@@ -55,6 +55,27 @@ def test_matches_reference(n_rays, n_frames, n_actors):
         assert hits.t_in.numel() > 10  # the scene is dense enough to test something
 
 
+def test_rays_grazing_box_corners_match_reference():
+    """Rays aimed just inside and just outside the boxes' corners, from far away and from
+    nearby: the bounding-sphere rejection in front of the slab test must never drop a hit."""
+    M, half = _boxes(1, 12, seed=3)
+    g = torch.Generator().manual_seed(7)
+    signs = torch.tensor([[sx, sy, sz] for sx in (-1.0, 1.0) for sy in (-1.0, 1.0) for sz in (-1.0, 1.0)])
+    targets_local = (signs[None] * half[:, None, :])[:, :, None, :] * torch.tensor([0.999, 1.001])[None, None, :, None]
+    world_from_box = torch.linalg.inv(torch.cat([M[0], torch.tensor([0.0, 0.0, 0.0, 1.0]).expand(12, 1, 4)], 1))
+    tgt = torch.einsum("aij,akmj->akmi", world_from_box[:, :3, :3], targets_local) + world_from_box[:, None, None, :3, 3]
+    tgt = tgt.reshape(-1, 3).repeat(2, 1)
+    dist = torch.cat([torch.full((tgt.shape[0] // 2,), 200.0), torch.full((tgt.shape[0] // 2,), 3.0)])
+    d = torch.nn.functional.normalize(torch.randn(tgt.shape[0], 3, generator=g), dim=-1)
+    o = tgt - d * dist[:, None]
+    frames = torch.zeros(o.shape[0], dtype=torch.int64)
+    hits = ray_box_intersect(o, d, frames, M, half, far=1e4)
+    ri, ai, t0, t1, counts = ray_box_intersect_ref(o, d, frames, M, half, torch.ones(1, 12, dtype=torch.bool), torch.zeros(len(o)), torch.full((len(o),), 1e4))
+    assert torch.equal(hits.offsets[1:] - hits.offsets[:-1], counts)
+    assert torch.equal(hits.actor_indices, ai)
+    assert int(counts.sum()) >= tgt.shape[0] // 2  # the rays aimed inside the corners hit
+
+
 def test_edge_cases():
     # One axis-aligned box [-1, 1]^3 at the origin, one frame.
     M = torch.zeros(1, 1, 3, 4)

@@ -35,9 +35,10 @@ enum class Dtype : int { F32 = 0, F64 = 1, F16 = 2 };
                   int64_t* ray_indices, float* t_starts, float* t_ends, void* stream);           \
     void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o,              \
                 const float* d, const float* near, const float* far, const int64_t* frames,      \
-                const float* box_from_world, const float* half_sizes, const uint8_t* valid,      \
-                const int64_t* offsets, int64_t* counts, int64_t* ray_indices,                   \
-                int64_t* actor_indices, float* t_in, float* t_out, void* stream);                \
+                const float* box_from_world, const float* spheres, const float* half_sizes,      \
+                const uint8_t* valid, const int64_t* offsets, int64_t* counts,                   \
+                int64_t* ray_indices, int64_t* actor_indices, float* t_in, float* t_out,         \
+                void* stream);                                                                   \
     void packed_weights_forward(int64_t n_rays, Dtype scalar, const int64_t* offsets,            \
                                 const void* alphas, void* weights, void* trans, void* stream);   \
     void packed_weights_backward(int64_t n_rays, Dtype scalar, const int64_t* offsets,           \
@@ -64,6 +65,13 @@ struct MarchOutput {
     float* t_ends;
 };
 
+struct BoxOutput {
+    int64_t* ray_indices;
+    int64_t* actor_indices;
+    float* t_in;
+    float* t_out;
+};
+
 namespace cpu {
 RD_DECLARE_LAUNCHERS
 // One-pass marching for the CPU: each block of rays keeps its samples in a local buffer, then
@@ -73,6 +81,12 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
                           const float* d, const float* near, const float* far, const uint8_t* bits,
                           const uint8_t* coarse_bits, int64_t* counts,
                           MarchOutput (*allocate)(int64_t total, void* ctx), void* ctx);
+// One-pass rays vs boxes for the CPU, as raymarch_single_pass: the same hits as raybox's count +
+// fill passes, in the same order.
+void raybox_single_pass(int64_t n_rays, int64_t n_actors, const float* o, const float* d, const float* near,
+                        const float* far, const int64_t* frames, const float* box_from_world,
+                        const float* spheres, const float* half_sizes, const uint8_t* valid, int64_t* counts,
+                        BoxOutput (*allocate)(int64_t total, void* ctx), void* ctx);
 // True when the hash-grid loops use the AVX2 path: compiled for an AVX2 + FMA CPU and not
 // disabled by REDRIVE_SCALAR_KERNELS=1 (read at each call).
 bool hashgrid_simd_active();

@@ -3,6 +3,9 @@
 // box_from_world: [n_frames, n_actors, 3, 4] rigid transforms (rotation | translation) mapping
 // world points into the box frame, where the box is [-half, half]. Because the rotation keeps
 // lengths, the t values found in the box frame are world distances along the ray.
+// spheres: [n_frames, n_actors, 4] each box's bounding sphere in the world (centre, radius^2):
+// most (ray, box) pairs miss, and the sphere rejects them with a few multiply-adds, before the
+// box-frame transform and the slab test's divisions.
 #pragma once
 
 #include "redrive/occupancy.h"
@@ -27,34 +30,80 @@ RD_HD bool ray_obb(const float o[3], const float d[3], const float* M, const flo
     return t0 < t1;
 }
 
-// All hits of one ray, sorted by entry distance when writing (fill pass). Returns the count.
-RD_HD int raybox_ray(int64_t ray, int64_t n_actors, const float o[3], const float d[3], float near,
-                     float far, const float* box_from_world_frame, const float* half_sizes,
-                     const uint8_t* valid_frame, bool fill, int64_t base, int64_t* ray_indices,
-                     int64_t* actor_indices, float* t_in, float* t_out) {
+// Whether the ray segment [near, far] may touch the sphere (centre c, radius^2 r2); conservative:
+// float rounding must never reject a box the slab test would hit. inv_dd = 1 / |d|^2.
+RD_HD bool may_touch_sphere(const float o[3], const float d[3], float inv_dd, float near, float far,
+                            const float* c_r2) {
+    const float v[3] = {c_r2[0] - o[0], c_r2[1] - o[1], c_r2[2] - o[2]};
+    const float tc = (v[0] * d[0] + v[1] * d[1] + v[2] * d[2]) * inv_dd;  // closest approach
+    const float w[3] = {v[0] - tc * d[0], v[1] - tc * d[1], v[2] - tc * d[2]};
+    const float r2 = c_r2[3] * 1.001f + 1e-6f;
+    if (w[0] * w[0] + w[1] * w[1] + w[2] * w[2] > r2) return false;
+    const float span = sqrtf(r2 * inv_dd);  // t half-length of the chord through the sphere's centre
+    return tc + span >= near && tc - span <= far;
+}
+
+// All hits of one ray, sorted by entry distance (when `emit` stores them). Returns the count.
+// emit(a, t0, t1, j) is called for each hit a (j: rank so far); it may shift earlier hits.
+template <typename Emit>
+RD_HD int raybox_hits(int64_t n_actors, const float o[3], const float d[3], float near, float far,
+                      const float* box_from_world_frame, const float* spheres_frame, const float* half_sizes,
+                      const uint8_t* valid_frame, Emit& emit) {
+    const float dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    const float inv_dd = dd > 0.0f ? 1.0f / dd : 0.0f;
     int n = 0;
     for (int64_t a = 0; a < n_actors; ++a) {
         if (!valid_frame[a]) continue;
+        if (!may_touch_sphere(o, d, inv_dd, near, far, spheres_frame + 4 * a)) continue;
         float t0, t1;
         if (!ray_obb(o, d, box_from_world_frame + 12 * a, half_sizes + 3 * a, near, far, t0, t1))
             continue;
-        if (fill) {
-            // Insertion sort by entry distance: a ray crosses few boxes.
-            int64_t j = base + n;
-            while (j > base && t_in[j - 1] > t0) {
-                t_in[j] = t_in[j - 1];
-                t_out[j] = t_out[j - 1];
-                actor_indices[j] = actor_indices[j - 1];
-                --j;
-            }
-            t_in[j] = t0;
-            t_out[j] = t1;
-            actor_indices[j] = a;
-            ray_indices[base + n] = ray;
-        }
+        emit(a, t0, t1, n);
         ++n;
     }
     return n;
 }
+
+struct BoxCountEmit {
+    RD_HD void operator()(int64_t, float, float, int) {}
+};
+
+// Writes the hits of one ray at [base, base + n), kept sorted by entry distance by insertion
+// (a ray crosses few boxes).
+struct BoxFillEmit {
+    int64_t ray;
+    int64_t base;
+    int64_t* ray_indices;
+    int64_t* actor_indices;
+    float* t_in;
+    float* t_out;
+    RD_HD void operator()(int64_t a, float t0, float t1, int n) {
+        int64_t j = base + n;
+        while (j > base && t_in[j - 1] > t0) {
+            t_in[j] = t_in[j - 1];
+            t_out[j] = t_out[j - 1];
+            actor_indices[j] = actor_indices[j - 1];
+            --j;
+        }
+        t_in[j] = t0;
+        t_out[j] = t1;
+        actor_indices[j] = a;
+        ray_indices[base + n] = ray;
+    }
+};
+
+// Count pass (fill == false) or fill pass of one ray; returns the count.
+RD_HD int raybox_ray(int64_t ray, int64_t n_actors, const float o[3], const float d[3], float near,
+                     float far, const float* box_from_world_frame, const float* spheres_frame,
+                     const float* half_sizes, const uint8_t* valid_frame, bool fill, int64_t base,
+                     int64_t* ray_indices, int64_t* actor_indices, float* t_in, float* t_out) {
+    if (!fill) {
+        BoxCountEmit emit;
+        return raybox_hits(n_actors, o, d, near, far, box_from_world_frame, spheres_frame, half_sizes, valid_frame, emit);
+    }
+    BoxFillEmit emit{ray, base, ray_indices, actor_indices, t_in, t_out};
+    return raybox_hits(n_actors, o, d, near, far, box_from_world_frame, spheres_frame, half_sizes, valid_frame, emit);
+}
+
 
 }  // namespace rd
