@@ -211,11 +211,11 @@ std::vector<Tensor> raybox(Tensor o, Tensor d, Tensor near, Tensor far, Tensor f
         RD_CHECK(*t);
     }
     const int64_t n = o.size(0), nf = box_from_world.size(0), na = box_from_world.size(1);
-    // bounding spheres [F, A, 4] of the boxes in the world: centre -R^T t, radius^2 |half|^2
+    // bounding spheres [F, 4, A] of the boxes in the world: centre -R^T t, radius^2 |half|^2
     auto rot = box_from_world.narrow(3, 0, 3);
     auto centre = -torch::matmul(rot.transpose(2, 3), box_from_world.narrow(3, 3, 1)).squeeze(3);
     auto r2 = half_sizes.square().sum(1).view({1, na, 1}).expand({nf, na, 1});
-    auto spheres = torch::cat({centre, r2}, 2).contiguous();
+    auto spheres = torch::cat({centre, r2}, 2).transpose(1, 2).contiguous();
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
 #ifndef RD_CUDA
     {

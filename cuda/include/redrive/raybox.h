@@ -3,7 +3,7 @@
 // box_from_world: [n_frames, n_actors, 3, 4] rigid transforms (rotation | translation) mapping
 // world points into the box frame, where the box is [-half, half]. Because the rotation keeps
 // lengths, the t values found in the box frame are world distances along the ray.
-// spheres: [n_frames, n_actors, 4] each box's bounding sphere in the world (centre, radius^2):
+// spheres: [n_frames, 4, n_actors] each box's bounding sphere in the world (centre, radius^2):
 // most (ray, box) pairs miss, and the sphere rejects them with a few multiply-adds, before the
 // box-frame transform and the slab test's divisions.
 #pragma once
@@ -30,17 +30,17 @@ RD_HD bool ray_obb(const float o[3], const float d[3], const float* M, const flo
     return t0 < t1;
 }
 
-// Whether the ray segment [near, far] may touch the sphere (centre c, radius^2 r2); conservative:
-// float rounding must never reject a box the slab test would hit. inv_dd = 1 / |d|^2.
+// Whether the ray segment [near, far] may touch the bounding sphere of box a; conservative: float
+// rounding must never reject a box the slab test would hit. spheres: this frame's [4, n_actors]
+// (centre x, y, z, radius^2 by component, so that a loop over actors vectorises); inv_dd = 1/|d|^2.
 RD_HD bool may_touch_sphere(const float o[3], const float d[3], float inv_dd, float near, float far,
-                            const float* c_r2) {
-    const float v[3] = {c_r2[0] - o[0], c_r2[1] - o[1], c_r2[2] - o[2]};
-    const float tc = (v[0] * d[0] + v[1] * d[1] + v[2] * d[2]) * inv_dd;  // closest approach
-    const float w[3] = {v[0] - tc * d[0], v[1] - tc * d[1], v[2] - tc * d[2]};
-    const float r2 = c_r2[3] * 1.001f + 1e-6f;
-    if (w[0] * w[0] + w[1] * w[1] + w[2] * w[2] > r2) return false;
-    const float span = sqrtf(r2 * inv_dd);  // t half-length of the chord through the sphere's centre
-    return tc + span >= near && tc - span <= far;
+                            const float* spheres, int64_t n_actors, int64_t a) {
+    const float v0 = spheres[a] - o[0], v1 = spheres[n_actors + a] - o[1], v2 = spheres[2 * n_actors + a] - o[2];
+    const float tc = (v0 * d[0] + v1 * d[1] + v2 * d[2]) * inv_dd;  // closest approach
+    const float w0 = v0 - tc * d[0], w1 = v1 - tc * d[1], w2 = v2 - tc * d[2];
+    const float r2 = spheres[3 * n_actors + a] * 1.001f + 1e-6f;
+    const float span = sqrtf(r2 * inv_dd);  // t half-length of the chord through the centre
+    return (w0 * w0 + w1 * w1 + w2 * w2 <= r2) & (tc + span >= near) & (tc - span <= far);
 }
 
 // All hits of one ray, sorted by entry distance (when `emit` stores them). Returns the count.
@@ -51,15 +51,23 @@ RD_HD int raybox_hits(int64_t n_actors, const float o[3], const float d[3], floa
                       const uint8_t* valid_frame, Emit& emit) {
     const float dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
     const float inv_dd = dd > 0.0f ? 1.0f / dd : 0.0f;
+    constexpr int kBatch = 32;
+    bool candidate[kBatch];
     int n = 0;
-    for (int64_t a = 0; a < n_actors; ++a) {
-        if (!valid_frame[a]) continue;
-        if (!may_touch_sphere(o, d, inv_dd, near, far, spheres_frame + 4 * a)) continue;
-        float t0, t1;
-        if (!ray_obb(o, d, box_from_world_frame + 12 * a, half_sizes + 3 * a, near, far, t0, t1))
-            continue;
-        emit(a, t0, t1, n);
-        ++n;
+    for (int64_t a0 = 0; a0 < n_actors; a0 += kBatch) {
+        const int m = n_actors - a0 < kBatch ? (int)(n_actors - a0) : kBatch;
+        // the sphere test over a batch of boxes without branches (vectorised on the CPU), then
+        // the exact test on the few candidates
+        for (int i = 0; i < m; ++i)
+            candidate[i] = may_touch_sphere(o, d, inv_dd, near, far, spheres_frame, n_actors, a0 + i);
+        for (int i = 0; i < m; ++i) {
+            const int64_t a = a0 + i;
+            if (!candidate[i] || !valid_frame[a]) continue;
+            float t0, t1;
+            if (!ray_obb(o, d, box_from_world_frame + 12 * a, half_sizes + 3 * a, near, far, t0, t1)) continue;
+            emit(a, t0, t1, n);
+            ++n;
+        }
     }
     return n;
 }
