@@ -69,6 +69,14 @@ void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, cons
 }
 
 namespace {
+// Where each block's buffered output starts in the packed arrays (one-pass kernels below).
+template <typename Buffer>
+std::vector<int64_t> block_bases(const std::vector<Buffer>& blocks) {
+    std::vector<int64_t> base(blocks.size() + 1, 0);
+    for (size_t b = 0; b < blocks.size(); ++b) base[b + 1] = base[b] + (int64_t)blocks[b].size();
+    return base;
+}
+
 struct BufferEmit {
     std::vector<float>* t0;
     std::vector<float>* t1;
@@ -96,8 +104,7 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
         for (int64_t r = r0; r < r1; ++r)
             counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
     }
-    std::vector<int64_t> base(n_blocks + 1, 0);
-    for (int64_t b = 0; b < n_blocks; ++b) base[b + 1] = base[b] + (int64_t)t0[b].size();
+    const std::vector<int64_t> base = block_bases(t0);
     MarchOutput out = allocate(base[n_blocks], ctx);
     if (base[n_blocks] == 0) return;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -156,8 +163,7 @@ void raybox_single_pass(int64_t n_rays, int64_t n_actors, const float* o, const 
             }
         }
     }
-    std::vector<int64_t> base(n_blocks + 1, 0);
-    for (int64_t b = 0; b < n_blocks; ++b) base[b + 1] = base[b] + (int64_t)hits[b].size();
+    const std::vector<int64_t> base = block_bases(hits);
     BoxOutput out = allocate(base[n_blocks], ctx);
     if (base[n_blocks] == 0) return;
 #pragma omp parallel for schedule(dynamic, 1)

@@ -89,6 +89,14 @@ class SDFField(nn.Module):
         return g
 
 
+def central_gradient(sdf, points: torch.Tensor, step: float) -> torch.Tensor:
+    """``[N, 3]`` gradient of ``sdf`` (``[M, 3] -> [M]``) at ``points`` by central differences of
+    ``step`` along each axis (differentiable through the field; no double backward)."""
+    offsets = torch.cat([torch.eye(3), -torch.eye(3)]) * step  # [6, 3]
+    s = sdf((points[:, None, :] + offsets).reshape(-1, 3)).reshape(-1, 6)
+    return (s[:, :3] - s[:, 3:]) / (2.0 * step)
+
+
 def contract(points: torch.Tensor, centre: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
     """Mip-NeRF 360 contraction relative to a box: the box maps to [-1, 1]^3 unchanged, the rest
     of space to [-2, 2]^3 (inf-norm), then everything to the unit cube."""

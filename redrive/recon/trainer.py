@@ -22,6 +22,7 @@ from redrive.log.writer import atomic_write_json
 from redrive.recon.checkpoint import CheckpointError, latest_checkpoint, save_checkpoint
 from redrive.recon.config import ReconConfig
 from redrive.recon.data import RaySet, batch_indices, image_keys, step_generator, training_rays
+from redrive.recon.fields import central_gradient
 from redrive.recon.model import SceneModel
 from redrive.recon.occupancy_init import actor_owned, init_occupancy, update_occupancy
 from redrive.recon.renderer import render_rays
@@ -175,12 +176,19 @@ class Trainer:
             sel = torch.randint(0, pts.shape[0], (min(w.eikonal_points, pts.shape[0]),), generator=g)
             grad = model.background.gradient(pts[sel], create_graph=True)
             terms["eikonal"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+            if w.eikonal_step_m > 0:
+                grad = central_gradient(model.background.sdf, pts[sel], w.eikonal_step_m)
+                terms["eikonal_wide"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
         if actor_local and model.actors is not None:
             loc, ids = torch.cat(actor_local), torch.cat(actor_ids)
             if loc.shape[0]:
                 sel = torch.randint(0, loc.shape[0], (min(w.eikonal_points // 2, loc.shape[0]),), generator=g)
                 grad = model.actors.gradient(loc[sel], ids[sel], create_graph=True)
                 terms["eikonal_actor"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+                if w.eikonal_step_m > 0:
+                    slot = ids[sel].repeat_interleave(6)
+                    grad = central_gradient(lambda q: model.actors.query(q, slot)[0], loc[sel], w.eikonal_step_m)
+                    terms["eikonal_wide_actor"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
         sets = out.aux["actor_sets"]
         if sets and w.separation > 0:
             # separation: the background is empty inside the (ungrown) box of a present actor;

@@ -476,20 +476,24 @@ class SurfaceRenderer:
 
     def _distant_median(self, o: torch.Tensor, d: torch.Tensor, far: torch.Tensor | None) -> torch.Tensor:
         """Where a ray's opacity in the distant region crosses 0.5 (inf: never), sampled exactly as
-        ``render_rays`` does without jitter."""
-        K = self.model.cfg.background.distant_samples
+        ``render_rays`` does without jitter. Sample by sample, front to back: a ray leaves once it
+        has crossed (most do at their first or second sample), so its later samples are never
+        queried."""
         b = distant_boundaries(self.model, o, d, far)
-        mid = 0.5 * (b[:, :-1] + b[:, 1:])
-        pts = o[:, None, :] + d[:, None, :] * mid[..., None]
-        density = self.model.distant.density(pts.reshape(-1, 3))
-        alpha = 1.0 - torch.exp(-density.reshape(-1, K) * (b[:, 1:] - b[:, :-1]))
-        trans = torch.cumprod(torch.cat([torch.ones(len(o), 1), 1.0 - alpha], 1), 1)[:, :-1]
-        acc = torch.cumsum(alpha * trans, 1)
-        crossed = acc >= 0.5
-        first = torch.where(crossed.any(1), crossed.float().argmax(1), torch.full((len(o),), -1))
         out = torch.full((len(o),), math.inf)
-        ok = first >= 0
-        out[ok] = mid[ok, first[ok]]
+        trans, acc = torch.ones(len(o)), torch.zeros(len(o))
+        active = torch.arange(len(o))
+        for k in range(b.shape[1] - 1):
+            if active.numel() == 0:
+                break
+            mid = 0.5 * (b[active, k] + b[active, k + 1])
+            density = self.model.distant.density(o[active] + d[active] * mid[:, None])
+            alpha = 1.0 - torch.exp(-density * (b[active, k + 1] - b[active, k]))
+            acc[active] += alpha * trans[active]
+            trans[active] *= 1.0 - alpha
+            crossed = acc[active] >= 0.5
+            out[active[crossed]] = mid[crossed]
+            active = active[~crossed]
         return out
 
 
