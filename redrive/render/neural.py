@@ -47,8 +47,8 @@ APPEARANCE_MODES = ("nearest", "mean")
 
 @dataclass(frozen=True)
 class CameraBand:
-    """Mesh-guided camera sampling: where a ray hits the background mesh, only a band around the
-    hit is volume rendered of the background."""
+    """Mesh-guided camera sampling: where a ray hits the background mesh, the background is volume
+    rendered only in a band around the hit."""
 
     half_width_m: float = 0.15
     """Half width of the band across the surface, metres (along the ray: divided by the cosine of
