@@ -54,6 +54,11 @@ def load_run(run_dir: str | Path) -> tuple[SceneModel, ReconConfig, dict]:
     return model, cfg, {"step": ckpt["step"], "curves": ckpt["state"].get("curves", []), "log": meta["log"]}
 
 
+def _eikonal(grad: torch.Tensor) -> torch.Tensor:
+    """Mean (|grad| - 1)^2 of gradients ``[N, 3]``."""
+    return ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+
+
 class Trainer:
     """Trains a SceneModel on a DriveLog into ``run_dir``."""
 
@@ -175,20 +180,20 @@ class Trainer:
         if pts.shape[0]:
             sel = torch.randint(0, pts.shape[0], (min(w.eikonal_points, pts.shape[0]),), generator=g)
             grad = model.background.gradient(pts[sel], create_graph=True)
-            terms["eikonal"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+            terms["eikonal"] = w.eikonal * _eikonal(grad)
             if w.eikonal_step_m > 0:
                 grad = central_gradient(model.background.sdf, pts[sel], w.eikonal_step_m)
-                terms["eikonal_wide"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+                terms["eikonal_wide"] = w.eikonal * _eikonal(grad)
         if actor_local and model.actors is not None:
             loc, ids = torch.cat(actor_local), torch.cat(actor_ids)
             if loc.shape[0]:
                 sel = torch.randint(0, loc.shape[0], (min(w.eikonal_points // 2, loc.shape[0]),), generator=g)
                 grad = model.actors.gradient(loc[sel], ids[sel], create_graph=True)
-                terms["eikonal_actor"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+                terms["eikonal_actor"] = w.eikonal * _eikonal(grad)
                 if w.eikonal_step_m > 0:
                     slot = ids[sel].repeat_interleave(6)
                     grad = central_gradient(lambda q: model.actors.query(q, slot)[0], loc[sel], w.eikonal_step_m)
-                    terms["eikonal_wide_actor"] = w.eikonal * ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+                    terms["eikonal_wide_actor"] = w.eikonal * _eikonal(grad)
         sets = out.aux["actor_sets"]
         if sets and w.separation > 0:
             # separation: the background is empty inside the (ungrown) box of a present actor;

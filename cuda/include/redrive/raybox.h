@@ -113,5 +113,4 @@ RD_HD int raybox_ray(int64_t ray, int64_t n_actors, const float o[3], const floa
     return raybox_hits(n_actors, o, d, near, far, box_from_world_frame, spheres_frame, half_sizes, valid_frame, emit);
 }
 
-
 }  // namespace rd
