@@ -156,12 +156,12 @@ Tensor offsets_from_counts(const Tensor& counts) {
 std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor bits, Tensor coarse,
                              std::vector<double> lo, std::vector<double> hi, std::vector<int64_t> res,
                              int64_t cf, double dt_min, double dt_max, double cone,
-                             int64_t max_samples) {
+                             int64_t max_samples, bool stretch) {
     for (auto* t : {&o, &d, &near, &far, &bits, &coarse}) {
         RD_CHECK(*t);
     }
     auto g = make_grid(lo, hi, res, cf);
-    rd::MarchParams m{(float)dt_min, (float)dt_max, (float)cone, (int)max_samples};
+    rd::MarchParams m{(float)dt_min, (float)dt_max, (float)cone, (int)max_samples, stretch ? 1 : 0};
     const int64_t n = o.size(0);
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
 #ifndef RD_CUDA

@@ -73,6 +73,10 @@ class MarchConfig:
     """Step = clamp(t * cone, dt_min, dt_max): steps grow linearly with distance (0: constant)."""
     max_samples: int = 1024
     """Per-ray cap on the number of samples."""
+    stretch: bool = True
+    """A ray whose occupied cells hold more steps than ``max_samples`` takes proportionally longer
+    steps (at most 8x), so its samples still reach ``far``; False: it is cut at the cap (a grazing
+    ray along a road would then stop before the surface it runs into)."""
 
     def __post_init__(self) -> None:
         if not (self.dt_min > 0 and self.dt_max >= self.dt_min and self.cone >= 0 and self.max_samples >= 0):
@@ -201,5 +205,6 @@ def ray_march(
     ri, t0, t1, offsets = _ext.get(grid.device).raymarch(
         rays_o.contiguous(), rays_d.contiguous(), near_t, far_t, grid.bits, grid.coarse_bits,
         *grid.config._kernel_args(), float(m.dt_min), float(m.dt_max), float(m.cone), int(m.max_samples),
+        bool(m.stretch),
     )
     return PackedSamples(ri, t0, t1, offsets)

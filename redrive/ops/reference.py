@@ -147,42 +147,53 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
 
     inv_d = _safe_inv(rays_d)
     b0, b1 = _ray_aabb(rays_o, inv_d, lo, hi)
-    t = torch.maximum(b0, near)
-    tend = torch.minimum(b1, far)
-    alive = (b0 <= b1) & (t < tend)
-    count = torch.zeros(n, dtype=torch.int64, device=dev)
+
+    def march_steps(scale, limit, out_r, out_t0, out_t1):
+        t = torch.maximum(b0, near)
+        tend = torch.minimum(b1, far)
+        alive = (b0 <= b1) & (t < tend) & (limit > 0)
+        count = torch.zeros(n, dtype=torch.int64, device=dev)
+        while bool(alive.any()):
+            idx = alive.nonzero()[:, 0]
+            o, d, idv = rays_o[idx], rays_d[idx], inv_d[idx]
+            ti, te_lim = t[idx], tend[idx]
+            dt = (ti * march.cone).clamp(march.dt_min, march.dt_max) * scale[idx]
+            te = torch.minimum(ti + dt, te_lim)
+            te = torch.where(te_lim - te < 1e-3 * dt, te_lim, te)
+            tm = 0.5 * (ti + te)
+            p = o + d * tm[:, None]
+            ic = torch.floor((p - lo) * inv_csz).to(torch.int64)
+            ic = torch.minimum(ic.clamp_min(0), res - 1)
+            cc = ic // cf
+            c_occ = coarse[cc[:, 2], cc[:, 1], cc[:, 0]]
+            f_occ = occ[ic[:, 2], ic[:, 1], ic[:, 0]]
+
+            def exit_t(cell_lo, size):
+                bnd = cell_lo + torch.where(d > 0, size, torch.zeros_like(size))
+                tk = (bnd - o) * idv
+                tk = torch.where(d != 0, tk, torch.full_like(tk, 1e30))
+                return tk.amin(dim=-1)
+
+            t_coarse = torch.maximum(exit_t(lo + cc * bsz, bsz.expand_as(o)), ti + eps)
+            t_fine = torch.maximum(exit_t(lo + ic * csz, csz.expand_as(o)), ti + eps)
+            emit = c_occ & f_occ
+            out_r.append(idx[emit])
+            out_t0.append(ti[emit])
+            out_t1.append(te[emit])
+            new_t = torch.where(~c_occ, t_coarse, torch.where(f_occ, te, t_fine))
+            t[idx] = new_t
+            count[idx] += emit.to(torch.int64)
+            alive[idx] = (new_t < te_lim) & (count[idx] < limit)
+        return count
+
+    # stretch: rays whose occupied cells hold more steps than the cap take longer steps
+    scale = torch.ones(n, device=dev)
+    if march.stretch and march.max_samples > 0:
+        full = march_steps(scale, 8 * march.max_samples, [], [], [])
+        over = full > march.max_samples
+        scale = torch.where(over, (full.float() * 1.05) / march.max_samples, scale)
     out_r, out_t0, out_t1 = [], [], []
-    while bool(alive.any()):
-        idx = alive.nonzero()[:, 0]
-        o, d, idv = rays_o[idx], rays_d[idx], inv_d[idx]
-        ti, te_lim = t[idx], tend[idx]
-        dt = (ti * march.cone).clamp(march.dt_min, march.dt_max)
-        te = torch.minimum(ti + dt, te_lim)
-        te = torch.where(te_lim - te < 1e-3 * dt, te_lim, te)
-        tm = 0.5 * (ti + te)
-        p = o + d * tm[:, None]
-        ic = torch.floor((p - lo) * inv_csz).to(torch.int64)
-        ic = torch.minimum(ic.clamp_min(0), res - 1)
-        cc = ic // cf
-        c_occ = coarse[cc[:, 2], cc[:, 1], cc[:, 0]]
-        f_occ = occ[ic[:, 2], ic[:, 1], ic[:, 0]]
-
-        def exit_t(cell_lo, size):
-            bnd = cell_lo + torch.where(d > 0, size, torch.zeros_like(size))
-            tk = (bnd - o) * idv
-            tk = torch.where(d != 0, tk, torch.full_like(tk, 1e30))
-            return tk.amin(dim=-1)
-
-        t_coarse = torch.maximum(exit_t(lo + cc * bsz, bsz.expand_as(o)), ti + eps)
-        t_fine = torch.maximum(exit_t(lo + ic * csz, csz.expand_as(o)), ti + eps)
-        emit = c_occ & f_occ
-        out_r.append(idx[emit])
-        out_t0.append(ti[emit])
-        out_t1.append(te[emit])
-        new_t = torch.where(~c_occ, t_coarse, torch.where(f_occ, te, t_fine))
-        t[idx] = new_t
-        count[idx] += emit.to(torch.int64)
-        alive[idx] = (new_t < te_lim) & (count[idx] < march.max_samples)
+    count = march_steps(scale, march.max_samples, out_r, out_t0, out_t1)
     r = torch.cat(out_r) if out_r else torch.zeros(0, dtype=torch.int64, device=dev)
     t0 = torch.cat(out_t0) if out_t0 else torch.zeros(0, device=dev)
     t1 = torch.cat(out_t1) if out_t1 else torch.zeros(0, device=dev)

@@ -157,3 +157,23 @@ def test_bad_arguments():
         grid.update(torch.zeros(7))
     with pytest.raises(OpArgumentError, match="aabb"):
         OccupancyGridConfig(aabb=(0, 0, 0, 0, 1, 1))
+
+
+@pytest.mark.parametrize("stretch", [True, False])
+def test_cap_stretches_steps_to_reach_far(stretch):
+    # a grazing ray along a full grid: 200 nominal steps, cap 40
+    grid = OccupancyGrid(OccupancyGridConfig(resolution=(8, 8, 8), coarse_factor=2))
+    grid.set_occupancy(torch.ones(512, dtype=torch.bool))
+    o = torch.tensor([[-2.0, 0.1, 0.2], [-2.0, -0.3, 0.0]])
+    d = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    far = torch.tensor([10.0, 1.3])  # the second ray: 3 nominal steps, no stretch needed
+    march = MarchConfig(dt_min=0.01, cone=0.0, max_samples=40, stretch=stretch)
+    ps = _compare(grid, o, d, march, 0.0, far, min_match=1.0)
+    first = ps.ray_indices == 0
+    assert int(ps.counts[0]) <= 40
+    if stretch:  # steps 5.25x longer: the samples reach the far side of the box
+        assert float(ps.t_ends[first][-1]) == pytest.approx(3.0, abs=1e-5)
+        torch.testing.assert_close(ps.deltas[first][:-1], torch.full((int(ps.counts[0]) - 1,), 0.0525))
+    else:  # cut at the cap, 0.4 into the box
+        assert int(ps.counts[0]) == 40 and float(ps.t_ends[first][-1]) == pytest.approx(1.4, abs=1e-5)
+    torch.testing.assert_close(ps.deltas[~first], torch.full((30,), 0.01))

@@ -22,7 +22,12 @@ struct MarchParams {
     float dt_max;      // largest step
     float cone;        // step = clamp(t * cone, dt_min, dt_max): steps grow with distance
     int max_samples;   // per-ray cap
+    int stretch;       // nonzero: a ray whose occupied cells hold more steps than the cap gets
+                       // proportionally longer steps, so that its samples still reach `far`
 };
+
+// A stretched ray's steps grow at most this many times (a longer run is cut at the cap).
+constexpr int kMaxStretch = 8;
 
 RD_HD bool bit_get(const uint8_t* bits, int64_t idx) { return (bits[idx >> 3] >> (idx & 7)) & 1; }
 
@@ -61,12 +66,16 @@ RD_HD float cell_exit(const float o[3], const float d[3], const float id[3], con
     return t;
 }
 
-// March one ray; calls emit(i, t_start, t_end) for each sample, returns the number of samples.
-// The same function runs in the count pass (emit does nothing) and in the fill pass, so both
-// passes agree exactly.
+struct CountEmit {
+    RD_HD void operator()(int, float, float) {}
+};
+
+// March one ray with steps `scale` times the nominal ones, at most `limit` samples; calls
+// emit(i, t_start, t_end) for each sample, returns the number of samples.
 template <typename Emit>
-RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
-                    float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
+RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale, int limit, const float o[3],
+                      const float d[3], float near, float far, const uint8_t* bits, const uint8_t* coarse,
+                      Emit& emit) {
     float id[3] = {safe_inv(d[0]), safe_inv(d[1]), safe_inv(d[2])};
     float b0, b1;
     if (!ray_aabb(o, id, g.lo, g.hi, b0, b1)) return 0;
@@ -91,8 +100,8 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
     // the boundary it started from.
     const float eps = 1e-5f * rd_min(csz[0], rd_min(csz[1], csz[2]));
     int n = 0;
-    while (t < tend && n < m.max_samples) {
-        float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max);
+    while (t < tend && n < limit) {
+        float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max) * scale;
         float te = rd_min(t + dt, tend);
         // Rounding in the accumulated t can leave a sliver (~1e-7) before tend: fold it into
         // this step rather than emitting a near-zero-length sample.
@@ -134,9 +143,22 @@ RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[
     return n;
 }
 
-struct CountEmit {
-    RD_HD void operator()(int, float, float) {}
-};
+// March one ray (see MarchParams). The same function runs in the count pass (emit does nothing)
+// and in the fill pass, so both passes agree exactly. Stretching matters on grazing rays: a ray
+// running along a road crosses metres of occupied cells before the surface, and a cut ray would
+// never see it.
+template <typename Emit>
+RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
+                    float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
+    float scale = 1.0f;
+    if (m.stretch && m.max_samples > 0) {
+        CountEmit count;
+        const int n = march_steps(g, m, 1.0f, kMaxStretch * m.max_samples, o, d, near, far, bits, coarse, count);
+        // 5 % slack: the stretched march does not fall exactly on n / scale steps
+        if (n > m.max_samples) scale = 1.05f * (float)n / (float)m.max_samples;
+    }
+    return march_steps(g, m, scale, m.max_samples, o, d, near, far, bits, coarse, emit);
+}
 
 struct FillEmit {
     int64_t ray;
