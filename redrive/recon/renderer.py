@@ -25,12 +25,14 @@ class RenderOutput:
     """[N, 3] colour before the per-image appearance correction (None when not asked)."""
     depth: torch.Tensor
     """[N] expected distance of the opaque part (sum w t / opacity)."""
-    median_depth: torch.Tensor
-    """[N] distance where the accumulated opacity crosses 0.5 (inf when it never does)."""
+    median_depth: torch.Tensor | None
+    """[N] distance where the accumulated opacity crosses 0.5 (inf when it never does; None
+    without ``need_lidar``)."""
     opacity: torch.Tensor
     """[N] accumulated opacity of background, actors and distant region (1 - sky share)."""
-    features: torch.Tensor
-    """[N, F] composited geometry features (input of the LiDAR heads)."""
+    features: torch.Tensor | None
+    """[N, F] composited geometry features (input of the LiDAR heads; None without
+    ``need_lidar``)."""
     normals: torch.Tensor | None = None
     """[N, 3] composited scene-frame normals (when asked)."""
     aux: dict | None = None
@@ -146,7 +148,8 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
                 generator: torch.Generator | None = None, need_normals: bool = False,
                 keep_aux: bool = False, actor_mask: torch.Tensor | None = None,
                 layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None,
-                bg_near: torch.Tensor | None = None, bg_samples: int = 0) -> RenderOutput:
+                bg_near: torch.Tensor | None = None, bg_samples: int = 0, need_lidar: bool = True,
+                sky_learns: torch.Tensor | None = None) -> RenderOutput:
     """Render ``[N]`` rays (scene frame, unit directions, per-ray times).
 
     ``generator`` jitters sample positions (training); without it samples are deterministic.
@@ -158,7 +161,12 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     ``bg_near`` ``[N]``: the background is sampled only from that distance on (inf: not at all);
     with ``bg_samples`` it gets that many uniform samples between ``bg_near`` and ``far`` instead
     of marching its occupancy grid (a thin band around a surface known from a mesh). Actors and
-    the distant region keep their own sampling.
+    the distant region keep their own sampling. ``need_lidar``: also composite the geometry
+    features and find the median depth (what LiDAR rays need; cameras do not). ``sky_learns``
+    ``[N]`` bool (training with a sky mask): the sky model gets gradients only on these rays (the
+    pixels known to be sky); elsewhere its colour is detached, so it cannot learn to paint a
+    surface the scene has not made opaque, and directions never seen as sky (e.g. always behind
+    a lead car) take the colour of the sky around them.
     """
     cfg = model.cfg
     n = o.shape[0]
@@ -271,7 +279,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     ones = torch.ones_like(weights)
     opacity = composite(ones, weights, merged.offsets)
     depth = composite(t_mid, weights, merged.offsets) / opacity.clamp_min(1e-4)
-    features = composite(torch.cat(feats)[perm], weights, merged.offsets)
+    features = composite(torch.cat(feats)[perm], weights, merged.offsets) if need_lidar else None
     rgb = None
     if need_rgb:
         # colour only where a sample contributes: most samples lie before or behind surfaces
@@ -287,12 +295,16 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
                 c = feat[own] if colour_fn is None else colour_fn(feat[own], None if enc is None else enc[own], vec[own])
                 colour = colour.index_put((idx,), c)
         rgb = composite(colour, weights, merged.offsets)
-        sky = (1.0 - opacity)[:, None] * model.sky(d)
+        sky_rgb = model.sky(d)
+        if sky_learns is not None:
+            sky_rgb = torch.where(sky_learns[:, None], sky_rgb, sky_rgb.detach())
+        sky = (1.0 - opacity)[:, None] * sky_rgb
         rgb = rgb + (sky if far is None else torch.where(torch.isinf(far)[:, None], sky, 0.0))
     normals = None
     if need_normals:
         normals = composite(torch.cat(normal_parts)[perm], weights, merged.offsets)
-    out = RenderOutput(rgb, depth, _median_depth(weights, t_mid, merged.offsets, n), opacity, features, normals)
+    median = _median_depth(weights, t_mid, merged.offsets, n) if need_lidar else None
+    out = RenderOutput(rgb, depth, median, opacity, features, normals)
     if keep_aux:
         out.aux = aux
     return out
@@ -302,7 +314,7 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
                    need_rgb: bool = True, need_normals: bool = False, actor_mask: torch.Tensor | None = None,
                    progress: str | None = None, layers: list[ActorLayer] | None = None,
                    far: torch.Tensor | None = None, bg_near: torch.Tensor | None = None,
-                   bg_samples: int = 0) -> dict[str, torch.Tensor]:
+                   bg_samples: int = 0, need_lidar: bool = True) -> dict[str, torch.Tensor]:
     """Render many rays without gradients, ``chunk`` at a time; returns a dict of ``[N, ...]``
     (options as ``render_rays``)."""
     from tqdm import tqdm
@@ -314,7 +326,8 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
             r = render_rays(model, o[i:i + chunk], d[i:i + chunk], times[i:i + chunk], need_rgb=need_rgb,
                             need_normals=need_normals, actor_mask=actor_mask, layers=layers,
                             far=None if far is None else far[i:i + chunk],
-                            bg_near=None if bg_near is None else bg_near[i:i + chunk], bg_samples=bg_samples)
+                            bg_near=None if bg_near is None else bg_near[i:i + chunk], bg_samples=bg_samples,
+                            need_lidar=need_lidar)
             for k in ("rgb", "depth", "median_depth", "opacity", "features", "normals"):
                 v = getattr(r, k)
                 if v is not None:

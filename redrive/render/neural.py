@@ -249,7 +249,7 @@ class NeuralScene:
                 half = self.band.half_width_m / (d[idx] * normal[idx]).sum(-1).abs().clamp_min(self.band.min_cos)
                 stop = t + half if far is None else torch.minimum(t + half, far[idx])
                 r = render_chunked(self.model, o[idx], d[idx], times[idx], self.band.chunk, layers=layers, far=stop,
-                                   bg_near=(t - half).clamp_min(0.0), bg_samples=self.band.samples)
+                                   bg_near=(t - half).clamp_min(0.0), bg_samples=self.band.samples, need_lidar=False)
                 ok = (1.0 - r["opacity"]) <= self.band.max_transmittance
                 own = idx[ok]
                 sky = self.model.sky(d[own])
@@ -261,7 +261,7 @@ class NeuralScene:
         idx = torch.nonzero(full).squeeze(1)
         if idx.numel():
             r = render_chunked(self.model, o[idx], d[idx], times[idx], self.chunk, layers=layers,
-                               far=None if far is None else far[idx], progress=progress)
+                               far=None if far is None else far[idx], progress=progress, need_lidar=False)
             rgb[idx], opacity[idx], depth[idx] = r["rgb"], r["opacity"], r["depth"]
         mat, off = self.appearance.correction(camera_name, float(times.double().median()) if n else 0.0, appearance)
         # the offset scales with opacity where the caller composites behind `far`, so that a
