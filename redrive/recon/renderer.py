@@ -148,8 +148,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
                 generator: torch.Generator | None = None, need_normals: bool = False,
                 keep_aux: bool = False, actor_mask: torch.Tensor | None = None,
                 layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None,
-                bg_near: torch.Tensor | None = None, bg_samples: int = 0, need_lidar: bool = True,
-                sky_learns: torch.Tensor | None = None) -> RenderOutput:
+                bg_near: torch.Tensor | None = None, bg_samples: int = 0, need_lidar: bool = True) -> RenderOutput:
     """Render ``[N]`` rays (scene frame, unit directions, per-ray times).
 
     ``generator`` jitters sample positions (training); without it samples are deterministic.
@@ -162,11 +161,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     with ``bg_samples`` it gets that many uniform samples between ``bg_near`` and ``far`` instead
     of marching its occupancy grid (a thin band around a surface known from a mesh). Actors and
     the distant region keep their own sampling. ``need_lidar``: also composite the geometry
-    features and find the median depth (what LiDAR rays need; cameras do not). ``sky_learns``
-    ``[N]`` bool (training with a sky mask): the sky model gets gradients only on these rays (the
-    pixels known to be sky); elsewhere its colour is detached, so it cannot learn to paint a
-    surface the scene has not made opaque, and directions never seen as sky (e.g. always behind
-    a lead car) take the colour of the sky around them.
+    features and find the median depth (what LiDAR rays need; cameras do not).
     """
     cfg = model.cfg
     n = o.shape[0]
@@ -295,10 +290,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
                 c = feat[own] if colour_fn is None else colour_fn(feat[own], None if enc is None else enc[own], vec[own])
                 colour = colour.index_put((idx,), c)
         rgb = composite(colour, weights, merged.offsets)
-        sky_rgb = model.sky(d)
-        if sky_learns is not None:
-            sky_rgb = torch.where(sky_learns[:, None], sky_rgb, sky_rgb.detach())
-        sky = (1.0 - opacity)[:, None] * sky_rgb
+        sky = (1.0 - opacity)[:, None] * model.sky(d)
         rgb = rgb + (sky if far is None else torch.where(torch.isinf(far)[:, None], sky, 0.0))
     normals = None
     if need_normals:

@@ -89,8 +89,6 @@ class Trainer:
         if resume:
             scene = SceneGraph.from_dict(json.loads((self.run_dir / "scene.json").read_text()))
         self.scene = scene
-        # with a sky mask only sky pixels teach the sky model (see render_rays' sky_learns)
-        self.sky_masked = bool(self.cameras.targets["sky"].any())
         self.n_images = sum(len(s) for s in self.log.cameras.values())
         torch.manual_seed(cfg.train.seed)
         self.model = SceneModel(scene, cfg, self.n_images)
@@ -124,8 +122,7 @@ class Trainer:
         terms: dict[str, torch.Tensor] = {}
         cam = self.cameras.take(batch_indices(len(self.cameras), tc.camera_rays, tc.seed, k))
         out = render_rays(model, cam.origins, cam.directions, cam.times, need_rgb=True, need_lidar=False,
-                          generator=step_generator(tc.seed, k, 0), keep_aux=True,
-                          sky_learns=cam.targets["sky"] if self.sky_masked else None)
+                          generator=step_generator(tc.seed, k, 0), keep_aux=True)
         rgb = model.appearance(out.rgb, cam.targets["image"])
         mse = F.mse_loss(rgb, cam.targets["rgb"])
         terms["rgb"] = w.rgb * mse

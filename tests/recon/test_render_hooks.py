@@ -95,29 +95,3 @@ def test_far_stops_rays_and_leaves_the_rest_to_the_caller(model_and_rays):
         black = _render(model, o, d, times, far=far)
         model.sky.net[-1].bias.zero_()
     torch.testing.assert_close(black["rgb"], stopped["rgb"])
-
-
-def test_sky_learns_only_on_sky_rays(model_and_rays):
-    from redrive.recon.renderer import render_rays
-
-    model, _, o, d, times = model_and_rays
-    n = 64
-    o, d, times = o[:n], d[:n], times[:n]
-    sky_params = list(model.sky.parameters())
-
-    def sky_grad(sky_learns):
-        model.zero_grad(set_to_none=True)
-        out = render_rays(model, o, d, times, need_rgb=True, need_lidar=False, sky_learns=sky_learns)
-        out.rgb.sum().backward()
-        return sum(float(p.grad.abs().sum()) for p in sky_params if p.grad is not None)
-
-    ref = render_rays(model, o, d, times, need_rgb=True).rgb.detach()
-    none = torch.zeros(n, dtype=torch.bool)
-    out = render_rays(model, o, d, times, need_rgb=True, sky_learns=none).rgb.detach()
-    torch.testing.assert_close(out, ref)  # the colour is the same, only its gradient differs
-    assert sky_grad(None) > 0
-    assert sky_grad(none) == 0.0
-    some = none.clone()
-    some[::2] = True
-    assert 0 < sky_grad(some) < sky_grad(None) + 1e-6
-    model.zero_grad(set_to_none=True)
