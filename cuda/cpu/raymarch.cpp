@@ -80,11 +80,25 @@ std::vector<int64_t> block_bases(const std::vector<Buffer>& blocks) {
 struct BufferEmit {
     std::vector<float>* t0;
     std::vector<float>* t1;
-    void operator()(int, float a, float b) {
+    int cap;  // samples past it are counted, not kept
+    void operator()(int i, float a, float b) {
+        if (i >= cap) return;
         t0->push_back(a);
         t1->push_back(b);
     }
 };
+
+// rd::march_ray in one march for the rays that fit under the cap: their samples are kept as
+// the march counts on; a ray that turns out to need stretching drops them and marches again.
+int march_ray_buffered(const OccGridParams& g, const MarchParams& m, const float* o, const float* d, float near,
+                       float far, const uint8_t* bits, const uint8_t* coarse, BufferEmit& emit) {
+    const size_t mark = emit.t0->size();
+    const int n = march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, bits, coarse, emit);
+    if (n <= m.max_samples) return n;
+    emit.t0->resize(mark);
+    emit.t1->resize(mark);
+    return march_steps(g, m, stretch_scale(m, n), m.max_samples, o, d, near, far, bits, coarse, emit);
+}
 }  // namespace
 
 void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
@@ -100,9 +114,9 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
         const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
         t0[b].reserve((size_t)(r1 - r0) * 16);
         t1[b].reserve((size_t)(r1 - r0) * 16);
-        BufferEmit emit{&t0[b], &t1[b]};
+        BufferEmit emit{&t0[b], &t1[b], m.max_samples};
         for (int64_t r = r0; r < r1; ++r)
-            counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+            counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
     }
     const std::vector<int64_t> base = block_bases(t0);
     MarchOutput out = allocate(base[n_blocks], ctx);

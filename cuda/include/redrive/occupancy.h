@@ -147,15 +147,26 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
 // and in the fill pass, so both passes agree exactly. Stretching matters on grazing rays: a ray
 // running along a road crosses metres of occupied cells before the surface, and a cut ray would
 // never see it.
+
+// How many samples a stretched march first counts (more are not counted: the steps then grow
+// kMaxStretch times and the ray may still be cut at the cap).
+RD_HD int stretch_count_limit(const MarchParams& m) {
+    return m.stretch ? kMaxStretch * m.max_samples : m.max_samples;
+}
+
+// Step scale of a ray whose nominal march holds n samples (1 when they fit under the cap).
+RD_HD float stretch_scale(const MarchParams& m, int n) {
+    // 5 % slack: the stretched march does not fall exactly on n / scale steps
+    return (m.stretch && n > m.max_samples) ? 1.05f * (float)n / (float)m.max_samples : 1.0f;
+}
+
 template <typename Emit>
 RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
                     float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
     float scale = 1.0f;
     if (m.stretch && m.max_samples > 0) {
         CountEmit count;
-        const int n = march_steps(g, m, 1.0f, kMaxStretch * m.max_samples, o, d, near, far, bits, coarse, count);
-        // 5 % slack: the stretched march does not fall exactly on n / scale steps
-        if (n > m.max_samples) scale = 1.05f * (float)n / (float)m.max_samples;
+        scale = stretch_scale(m, march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, bits, coarse, count));
     }
     return march_steps(g, m, scale, m.max_samples, o, d, near, far, bits, coarse, emit);
 }
