@@ -73,10 +73,10 @@ class MarchConfig:
     """Step = clamp(t * cone, dt_min, dt_max): steps grow linearly with distance (0: constant)."""
     max_samples: int = 1024
     """Per-ray cap on the number of samples."""
-    stretch: bool = True
+    stretch: bool = False
     """A ray whose occupied cells hold more steps than ``max_samples`` takes proportionally longer
     steps (at most 8x), so its samples still reach ``far``; False: it is cut at the cap (a grazing
-    ray along a road would then stop before the surface it runs into)."""
+    ray along a road may then stop before the surface it runs into)."""
 
     def __post_init__(self) -> None:
         if not (self.dt_min > 0 and self.dt_max >= self.dt_min and self.cone >= 0 and self.max_samples >= 0):

@@ -82,6 +82,10 @@ class SamplingConfig:
     """Step = max(step_min, cone * distance)."""
     max_samples: int = 48
     """Cap on background samples per ray."""
+    stretch: bool = False
+    """A ray with more occupied steps than the cap takes longer steps to reach its far end
+    (``ops.MarchConfig.stretch``); False: it is cut at the cap. Off: trained with it, the
+    default run measured no better (docs/recon.md)."""
     update_every: int = 200
     """Steps between occupancy-grid updates from the SDF (0: never)."""
     update_band_m: float = 0.25

@@ -187,7 +187,8 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     else:
         start = start + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
         bg = model.occupancy.march(o, d, start, bg_far,
-                                   MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples))
+                                   MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples,
+                                               stretch=sc.stretch))
     sets: list[PackedSamples] = [bg]
     bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
     bg_sdf, bg_feat, bg_enc = bg_field.query_with_color(bg_pts)

@@ -122,11 +122,10 @@ def test_moved_actor_renders_where_its_box_went(neural_scene):
     origin_old = _t(top + [0.0, 0.0, 6.0])
     old_rec = neural_scene.lidar(origin_old, down, times).range.numpy()
     # a free place nearby: where the recorded scene's rays reach the ground, not another object
-    # (most of them: the young model's ground, never seen from straight above, has small holes)
     shift = None
     for cand in ([0.0, 3.5, 0.0], [0.0, -3.5, 0.0], [8.0, 0.0, 0.0], [-8.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, -6.0, 0.0]):
         probe = neural_scene.lidar(_t(top + cand + [0.0, 0.0, 6.0]), down, times).range.numpy()
-        if np.isfinite(probe).mean() >= 0.75 and np.median(probe) > np.median(old_rec) + 0.8:
+        if np.isfinite(probe).all() and np.median(probe) > np.median(old_rec) + 0.8:
             shift = np.array(cand)
             new_rec = probe
             break
