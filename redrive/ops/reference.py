@@ -189,7 +189,7 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
     # stretch: rays whose occupied cells hold more steps than the cap take longer steps
     scale = torch.ones(n, device=dev)
     if march.stretch and march.max_samples > 0:
-        full = march_steps(scale, 8 * march.max_samples, [], [], [])
+        full = march_steps(scale, 8 * march.max_samples, [], [], [])  # 8: kMaxStretch
         over = full > march.max_samples
         scale = torch.where(over, (full.float() * 1.05) / march.max_samples, scale)
     out_r, out_t0, out_t1 = [], [], []

@@ -143,11 +143,6 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
     return n;
 }
 
-// March one ray (see MarchParams). The same function runs in the count pass (emit does nothing)
-// and in the fill pass, so both passes agree exactly. Stretching matters on grazing rays: a ray
-// running along a road crosses metres of occupied cells before the surface, and a cut ray would
-// never see it.
-
 // How many samples a stretched march first counts (more are not counted: the steps then grow
 // kMaxStretch times and the ray may still be cut at the cap).
 RD_HD int stretch_count_limit(const MarchParams& m) {
@@ -160,6 +155,10 @@ RD_HD float stretch_scale(const MarchParams& m, int n) {
     return (m.stretch && n > m.max_samples) ? 1.05f * (float)n / (float)m.max_samples : 1.0f;
 }
 
+// March one ray (see MarchParams). The same function runs in the count pass (emit does nothing)
+// and in the fill pass, so both passes agree exactly. Stretching matters on grazing rays: a ray
+// running along a road crosses metres of occupied cells before the surface, and a cut ray would
+// never see it.
 template <typename Emit>
 RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
                     float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
