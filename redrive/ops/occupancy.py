@@ -61,6 +61,10 @@ class OccupancyGridConfig:
         return (list(self.aabb[:3]), list(self.aabb[3:]), list(self.resolution), self.coarse_factor)
 
 
+MAX_STRETCH = 8
+"""A stretched ray's steps grow at most this many times (``kMaxStretch`` in occupancy.h)."""
+
+
 @dataclass(frozen=True)
 class MarchConfig:
     """How samples are placed along a ray."""
@@ -75,7 +79,7 @@ class MarchConfig:
     """Per-ray cap on the number of samples."""
     stretch: bool = False
     """A ray whose occupied cells hold more steps than ``max_samples`` takes proportionally longer
-    steps (at most 8x), so its samples still reach ``far``; False: it is cut at the cap (a grazing
+    steps (at most ``MAX_STRETCH`` times), so its samples still reach ``far``; False: it is cut at the cap (a grazing
     ray along a road may then stop before the surface it runs into)."""
 
     def __post_init__(self) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from redrive.ops.occupancy import MAX_STRETCH
+
 __all__ = [
     "hash_grid_encode_ref",
 ]
@@ -189,7 +191,7 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
     # stretch: rays whose occupied cells hold more steps than the cap take longer steps
     scale = torch.ones(n, device=dev)
     if march.stretch and march.max_samples > 0:
-        full = march_steps(scale, 8 * march.max_samples, [], [], [])  # 8: kMaxStretch
+        full = march_steps(scale, MAX_STRETCH * march.max_samples, [], [], [])
         over = full > march.max_samples
         scale = torch.where(over, (full.float() * 1.05) / march.max_samples, scale)
     out_r, out_t0, out_t1 = [], [], []

@@ -26,7 +26,8 @@ struct MarchParams {
                        // proportionally longer steps, so that its samples still reach `far`
 };
 
-// A stretched ray's steps grow at most this many times (a longer run is cut at the cap).
+// A stretched ray's steps grow at most this many times (a longer run is cut at the cap;
+// redrive.ops.occupancy.MAX_STRETCH mirrors it).
 constexpr int kMaxStretch = 8;
 
 RD_HD bool bit_get(const uint8_t* bits, int64_t idx) { return (bits[idx >> 3] >> (idx & 7)) & 1; }
@@ -163,7 +164,7 @@ template <typename Emit>
 RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
                     float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
     float scale = 1.0f;
-    if (m.stretch && m.max_samples > 0) {
+    if (m.stretch) {
         CountEmit count;
         scale = stretch_scale(m, march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, bits, coarse, count));
     }
