@@ -366,6 +366,21 @@ std::vector<Tensor> neus_alpha_backward(Tensor sdf, Tensor cs, Tensor dt, Tensor
     return {gs, gc, gd, gi};
 }
 
+Tensor mlp_forward(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor b2) {
+    for (auto* t : {&x, &w1, &b1, &w2, &b2}) {
+        RD_CHECK(*t);
+        TORCH_CHECK(t->scalar_type() == torch::kFloat32, "mlp_forward computes in float32");
+    }
+    TORCH_CHECK(x.dim() == 2 && w1.dim() == 2 && w2.dim() == 2 && w1.size(1) == x.size(1) &&
+                    b1.numel() == w1.size(0) && w2.size(1) == w1.size(0) && b2.numel() == w2.size(0),
+                "mlp_forward: shapes do not chain");
+    rd::MlpParams p{(int)w1.size(1), (int)w1.size(0), (int)w2.size(0), w1.data_ptr<float>(), b1.data_ptr<float>(),
+                    w2.data_ptr<float>(), b2.data_ptr<float>()};
+    auto out = torch::empty({x.size(0), w2.size(0)}, x.options());
+    if (x.size(0) > 0) be::mlp_forward(p, x.size(0), x.data_ptr<float>(), out.data_ptr<float>(), RD_STREAM);
+    return out;
+}
+
 #ifndef RD_CUDA
 double gather_probe(Tensor table, int64_t n_points, int64_t reads_per_point) {
     RD_CHECK(table);
@@ -391,6 +406,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("merge_packed", &merge_packed);
     m.def("neus_alpha_forward", &neus_alpha_forward);
     m.def("neus_alpha_backward", &neus_alpha_backward);
+    m.def("mlp_forward", &mlp_forward);
 #ifndef RD_CUDA
     m.def("gather_probe", &gather_probe);
     m.def("hashgrid_simd_active", &rd::cpu::hashgrid_simd_active);

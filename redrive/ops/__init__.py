@@ -25,6 +25,8 @@ _EXPORTS = {
     "composite": "redrive.ops.packed",
     "merge_packed": "redrive.ops.packed",
     "neus_alpha": "redrive.ops.packed",
+    "mlp_forward": "redrive.ops.mlp",
+    "run_mlp": "redrive.ops.mlp",
     "SphereTraceConfig": "redrive.ops.tracing",
     "SphereTraceResult": "redrive.ops.tracing",
     "sphere_trace": "redrive.ops.tracing",

@@ -111,6 +111,11 @@ def neus_alpha_ref(sdf, cos, dt, inv_s, eps: float = 1e-5):
     return ((p - q + eps) / (p + eps)).clamp(0.0, 1.0)
 
 
+def mlp_forward_ref(x, w1, b1, w2, b2):
+    """Reference of :func:`redrive.ops.mlp_forward`."""
+    return torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(x, w1, b1)), w2, b2)
+
+
 def _safe_inv(d: torch.Tensor) -> torch.Tensor:
     big = torch.where(d >= 0, torch.full_like(d, 1e30), torch.full_like(d, -1e30))
     return torch.where(d.abs() > 1e-20, 1.0 / d, big)

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from redrive.ops import HashGrid, HashGridConfig
+from redrive.ops import HashGrid, HashGridConfig, run_mlp
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -68,7 +68,7 @@ class SDFField(nn.Module):
 
     def query_with_color(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         enc = self.grid(self.normalise(points))
-        h = self.geo(enc)
+        h = run_mlp(self.geo, enc)
         return h[:, 0], h[:, 1:], enc if self.color_from_grid else None
 
     def query(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +78,7 @@ class SDFField(nn.Module):
         return self.query(points)[0]
 
     def color(self, features: torch.Tensor, encoding: torch.Tensor | None, directions: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.rgb(_color_input(features, encoding, directions)))
+        return torch.sigmoid(run_mlp(self.rgb, _color_input(features, encoding, directions)))
 
     def gradient(self, points: torch.Tensor, create_graph: bool) -> torch.Tensor:
         """``d sdf / d points`` ``[N, 3]`` (metres per metre)."""
@@ -121,12 +121,12 @@ class DistantField(nn.Module):
 
     def density(self, points: torch.Tensor) -> torch.Tensor:
         """``[N]`` density alone (a LiDAR needs no colour, which costs as much again)."""
-        return nn.functional.softplus(self.net(self.grid(contract(points, self.centre, self.half_extent)))[:, 0])
+        return nn.functional.softplus(run_mlp(self.net, self.grid(contract(points, self.centre, self.half_extent)))[:, 0])
 
     def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.net(self.grid(contract(points, self.centre, self.half_extent)))
+        h = run_mlp(self.net, self.grid(contract(points, self.centre, self.half_extent)))
         density = nn.functional.softplus(h[:, 0])
-        rgb = torch.sigmoid(self.rgb(torch.cat([h[:, 1:], direction_encoding(directions)], dim=-1)))
+        rgb = torch.sigmoid(run_mlp(self.rgb, torch.cat([h[:, 1:], direction_encoding(directions)], dim=-1)))
         return density, rgb
 
 
@@ -141,7 +141,7 @@ class SkyField(nn.Module):
     def forward(self, directions: torch.Tensor) -> torch.Tensor:
         x = directions[:, :, None] * self.freqs
         enc = torch.cat([directions, torch.sin(x).flatten(1), torch.cos(x).flatten(1)], dim=-1)
-        return torch.sigmoid(self.net(enc))
+        return torch.sigmoid(run_mlp(self.net, enc))
 
 
 class ActorFields(nn.Module):
@@ -181,7 +181,7 @@ class ActorFields(nn.Module):
     def query_with_color(self, local: torch.Tensor, actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """As ``SDFField.query_with_color``, in box frames, ``actor [N]`` = slots."""
         enc = self.grid(self._atlas(local, actor))
-        h = self.geo(enc)
+        h = run_mlp(self.geo, enc)
         return h[:, 0], h[:, 1:], enc if self.color_from_grid else None
 
     def query(self, local: torch.Tensor, actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,7 +190,7 @@ class ActorFields(nn.Module):
     def color(self, features: torch.Tensor, encoding: torch.Tensor | None, local_dirs: torch.Tensor) -> torch.Tensor:
         if self.symmetric:
             local_dirs = torch.cat([local_dirs[:, :1], local_dirs[:, 1:2].abs(), local_dirs[:, 2:]], dim=-1)
-        return torch.sigmoid(self.rgb(_color_input(features, encoding, local_dirs)))
+        return torch.sigmoid(run_mlp(self.rgb, _color_input(features, encoding, local_dirs)))
 
     def gradient(self, local: torch.Tensor, actor: torch.Tensor, create_graph: bool) -> torch.Tensor:
         with torch.enable_grad():
@@ -210,7 +210,7 @@ class LidarHeads(nn.Module):
     def forward(self, features: torch.Tensor, directions: torch.Tensor, depth: torch.Tensor,
                 opacity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([features, direction_encoding(directions), (depth / 50.0)[:, None], opacity[:, None]], dim=-1)
-        h = self.net(x)
+        h = run_mlp(self.net, x)
         return torch.sigmoid(h[:, 0]), h[:, 1]  # intensity in [0, 1], drop logit
 
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "redrive/hashgrid.h"
+#include "redrive/mlp.h"
 #include "redrive/occupancy.h"
 #include "redrive/raybox.h"
 #include "redrive/packed.h"
@@ -57,7 +58,8 @@ enum class Dtype : int { F32 = 0, F64 = 1, F16 = 2 };
     void neus_alpha_backward(int64_t n, Dtype scalar, const void* sdf, const void* cos,          \
                              const void* dt, const void* inv_s, const void* grad_alpha,          \
                              void* grad_sdf, void* grad_cos, void* grad_dt, void* grad_inv_s,    \
-                             void* stream);
+                             void* stream);                                                      \
+    void mlp_forward(const MlpParams& p, int64_t n, const float* x, float* out, void* stream);
 
 struct MarchOutput {
     int64_t* ray_indices;
