@@ -410,5 +410,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #ifndef RD_CUDA
     m.def("gather_probe", &gather_probe);
     m.def("hashgrid_simd_active", &rd::cpu::hashgrid_simd_active);
+    m.def("raymarch_simd_active", &rd::cpu::raymarch_simd_active);
 #endif
 }

@@ -20,18 +20,20 @@ namespace {
 // (the whole 16 MiB table does not fit the fast part of the cache there).
 constexpr int64_t kBlock = 32768;
 
-// REDRIVE_SCALAR_KERNELS=1 forces the portable scalar loops (the tests compare both paths); read
-// at each call so that a test can switch it.
 bool simd_enabled() {
 #if defined(RD_HG_AVX2)
-    const char* v = std::getenv("REDRIVE_SCALAR_KERNELS");
-    return !(v && v[0] && v[0] != '0');
+    return !scalar_kernels_forced();
 #else
     return false;
 #endif
 }
 
 }  // namespace
+
+bool scalar_kernels_forced() {
+    const char* v = std::getenv("REDRIVE_SCALAR_KERNELS");
+    return v && v[0] && v[0] != '0';
+}
 
 bool hashgrid_simd_active() { return simd_enabled(); }
 

@@ -2,9 +2,15 @@
 #include <omp.h>
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "redrive/launchers.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define RD_MARCH_AVX2 1
+#endif
 
 namespace rd {
 namespace cpu {
@@ -101,6 +107,202 @@ int march_ray_buffered(const OccGridParams& g, const MarchParams& m, const float
 }
 }  // namespace
 
+namespace {
+#if defined(RD_MARCH_AVX2)
+// The AVX2 marcher handles plain (unstretched) marching with a power-of-two coarse factor; per-lane
+// scratch holds one ray's samples, so very large caps stay on the scalar path.
+constexpr int kSimdMaxCap = 4096;
+
+bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
+    return !scalar_kernels_forced() && !m.stretch && m.max_samples > 0 && m.max_samples <= kSimdMaxCap &&
+           (g.cf & (g.cf - 1)) == 0;
+}
+
+// A bitfield as 32-bit words, padded: the vector loop reads whole words.
+std::vector<uint32_t> bit_words(const uint8_t* bits, int64_t n_bits) {
+    std::vector<uint32_t> w((size_t)((n_bits + 31) / 32 + 1), 0u);
+    std::memcpy(w.data(), bits, (size_t)((n_bits + 7) / 8));
+    return w;
+}
+
+inline __m256i bit_at(const uint32_t* words, __m256i idx) {
+    const __m256i w = _mm256_i32gather_epi32((const int*)words, _mm256_srli_epi32(idx, 5), 4);
+    return _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(idx, _mm256_set1_epi32(31))), _mm256_set1_epi32(1));
+}
+
+// rd::march_steps for 8 rays at a time: each lane takes one step per iteration (the same float
+// operations, so the same samples up to FMA contraction), and a lane whose ray ends takes the
+// next ray of the block at once, so the lanes stay busy while rays of different lengths finish.
+// A step has no branches: the occupancy tests are gathers, the empty-space jump and the sample a
+// blend. Every ray's samples go to its lane's scratch and join the block's buffers when it ends;
+// `first[r - r0]` records where in them.
+class LaneMarcher {
+  public:
+    LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* fine, const uint32_t* coarse)
+        : g_(g), m_(m), fine_(fine), coarse_(coarse), scratch_((size_t)16 * m.max_samples) {
+        for (int k = 0; k < 3; ++k) {
+            csz_[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
+            inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
+            bsz_[k] = csz_[k] * (float)g.cf;
+        }
+        while ((1 << shift_) < g.cf) ++shift_;
+        eps_ = 1e-5f * rd_min(csz_[0], rd_min(csz_[1], csz_[2]));
+    }
+
+    void march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
+               int64_t* counts, std::vector<float>& s0, std::vector<float>& s1, std::vector<int64_t>& first) {
+        next_ = r0;
+        r1_ = r1;
+        for (int j = 0; j < 8; ++j) refill(j, r0, o, d, near, far, counts, s0, first);
+        const __m256 cone = _mm256_set1_ps(m_.cone), dt_min = _mm256_set1_ps(m_.dt_min), dt_max = _mm256_set1_ps(m_.dt_max);
+        const __m256 half = _mm256_set1_ps(0.5f), sliver = _mm256_set1_ps(1e-3f), zero = _mm256_setzero_ps();
+        const __m256 inf = _mm256_set1_ps(1e30f), eps = _mm256_set1_ps(eps_);
+        __m256 lo[3], icsz[3], csz[3], bsz[3];
+        __m256i res_max[3];
+        for (int k = 0; k < 3; ++k) {
+            lo[k] = _mm256_set1_ps(g_.lo[k]);
+            icsz[k] = _mm256_set1_ps(inv_csz_[k]);
+            csz[k] = _mm256_set1_ps(csz_[k]);
+            bsz[k] = _mm256_set1_ps(bsz_[k]);
+            res_max[k] = _mm256_set1_epi32(g_.res[k] - 1);
+        }
+        const __m256i rx = _mm256_set1_epi32(g_.res[0]), ry = _mm256_set1_epi32(g_.res[1]);
+        const __m256i cx = _mm256_set1_epi32(g_.cres[0]), cy = _mm256_set1_epi32(g_.cres[1]);
+        const __m256i zero_i = _mm256_setzero_si256(), one_i = _mm256_set1_epi32(1);
+        while (live_) {
+            const __m256 t = _mm256_load_ps(t_), tend = _mm256_load_ps(tend_);
+            const __m256 dt = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(t, cone), dt_min), dt_max);
+            __m256 te = _mm256_min_ps(_mm256_add_ps(t, dt), tend);
+            te = _mm256_blendv_ps(te, tend, _mm256_cmp_ps(_mm256_sub_ps(tend, te), _mm256_mul_ps(sliver, dt), _CMP_LT_OQ));
+            const __m256 tm = _mm256_mul_ps(half, _mm256_add_ps(t, te));
+            __m256 ov[3], dv[3], idv[3];
+            __m256i ic[3], cc[3];
+            for (int k = 0; k < 3; ++k) {
+                ov[k] = _mm256_load_ps(o_[k]);
+                dv[k] = _mm256_load_ps(d_[k]);
+                idv[k] = _mm256_load_ps(id_[k]);
+                const __m256 p = _mm256_fmadd_ps(dv[k], tm, ov[k]);
+                __m256i c = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_mul_ps(_mm256_sub_ps(p, lo[k]), icsz[k])));
+                ic[k] = _mm256_min_epi32(_mm256_max_epi32(c, zero_i), res_max[k]);
+                cc[k] = _mm256_srli_epi32(ic[k], shift_);
+            }
+            const __m256i cidx = _mm256_add_epi32(cc[0], _mm256_mullo_epi32(cx, _mm256_add_epi32(cc[1], _mm256_mullo_epi32(cy, cc[2]))));
+            const __m256i fidx = _mm256_add_epi32(ic[0], _mm256_mullo_epi32(rx, _mm256_add_epi32(ic[1], _mm256_mullo_epi32(ry, ic[2]))));
+            const __m256 in_block = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit_at(coarse_, cidx), one_i));
+            const __m256 occupied = _mm256_and_ps(in_block, _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit_at(fine_, fidx), one_i)));
+            // leave the empty cell (its coarse block is occupied) or the empty block
+            __m256 exit = inf;
+            for (int k = 0; k < 3; ++k) {
+                const __m256 size = _mm256_blendv_ps(bsz[k], csz[k], in_block);
+                const __m256 cell = _mm256_cvtepi32_ps(_mm256_blendv_epi8(cc[k], ic[k], _mm256_castps_si256(in_block)));
+                const __m256 base = _mm256_fmadd_ps(cell, size, lo[k]);
+                const __m256 pos = _mm256_cmp_ps(dv[k], zero, _CMP_GT_OQ);
+                const __m256 b = _mm256_add_ps(base, _mm256_and_ps(pos, size));
+                const __m256 tk = _mm256_mul_ps(_mm256_sub_ps(b, ov[k]), idv[k]);
+                exit = _mm256_min_ps(exit, _mm256_blendv_ps(tk, inf, _mm256_cmp_ps(dv[k], zero, _CMP_EQ_OQ)));
+            }
+            const __m256 skip = _mm256_max_ps(exit, _mm256_add_ps(t, eps));
+            const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)active_));
+            const __m256 emit = _mm256_and_ps(occupied, active);
+            const __m256 t_next = _mm256_blendv_ps(skip, te, emit);
+            _mm256_store_ps(t_, t_next);
+            alignas(32) float te_out[8];
+            _mm256_store_ps(te_out, te);
+            alignas(32) float t_out[8];
+            _mm256_store_ps(t_out, t);
+            for (int mask = _mm256_movemask_ps(emit); mask; mask &= mask - 1) {
+                const int j = __builtin_ctz(mask);
+                float* sc = scratch_.data() + (size_t)j * 2 * m_.max_samples;
+                sc[n_[j]] = t_out[j];
+                sc[m_.max_samples + n_[j]] = te_out[j];
+                ++n_[j];
+            }
+            const __m256 ended = _mm256_andnot_ps(_mm256_cmp_ps(t_next, tend, _CMP_LT_OQ), active);
+            int done = _mm256_movemask_ps(ended);
+            for (int j = 0; j < 8; ++j)
+                if (active_[j] && n_[j] >= m_.max_samples) done |= 1 << j;
+            for (; done; done &= done - 1) {
+                const int j = __builtin_ctz(done);
+                finish(j, r0, counts, s0, s1, first);
+                refill(j, r0, o, d, near, far, counts, s0, first);
+            }
+        }
+    }
+
+  private:
+    // The lane's ray ended: its samples join the block buffers.
+    void finish(int j, int64_t r0, int64_t* counts, std::vector<float>& s0, std::vector<float>& s1,
+                std::vector<int64_t>& first) {
+        const int64_t r = ray_[j];
+        counts[r] = n_[j];
+        first[r - r0] = (int64_t)s0.size();
+        const float* sc = scratch_.data() + (size_t)j * 2 * m_.max_samples;
+        s0.insert(s0.end(), sc, sc + n_[j]);
+        s1.insert(s1.end(), sc + m_.max_samples, sc + m_.max_samples + n_[j]);
+        active_[j] = 0;
+        --live_;
+    }
+
+    // The lane takes the block's next ray that enters the grid (rays that do not get no samples).
+    void refill(int j, int64_t r0, const float* o, const float* d, const float* near, const float* far,
+                int64_t* counts, std::vector<float>& s0, std::vector<int64_t>& first) {
+        while (next_ < r1_) {
+            const int64_t r = next_++;
+            const float* orr = o + 3 * r;
+            const float* drr = d + 3 * r;
+            float id[3] = {safe_inv(drr[0]), safe_inv(drr[1]), safe_inv(drr[2])};
+            float b0, b1;
+            const bool hit = ray_aabb(orr, id, g_.lo, g_.hi, b0, b1);
+            const float t = rd_max(b0, near[r]), tend = rd_min(b1, far[r]);
+            if (!hit || !(t < tend)) {
+                counts[r] = 0;
+                first[r - r0] = (int64_t)s0.size();
+                continue;
+            }
+            for (int k = 0; k < 3; ++k) {
+                o_[k][j] = orr[k];
+                d_[k][j] = drr[k];
+                id_[k][j] = id[k];
+            }
+            t_[j] = t;
+            tend_[j] = tend;
+            n_[j] = 0;
+            ray_[j] = r;
+            active_[j] = -1;  // all bits set: a lane mask
+            ++live_;
+            return;
+        }
+        // no ray left: an idle lane marching nothing (t = tend)
+        for (int k = 0; k < 3; ++k) o_[k][j] = d_[k][j] = id_[k][j] = 0.0f;
+        t_[j] = tend_[j] = 0.0f;
+    }
+
+    const OccGridParams& g_;
+    const MarchParams& m_;
+    const uint32_t* fine_;
+    const uint32_t* coarse_;
+    std::vector<float> scratch_;  // per lane: t_start[cap], then t_end[cap]
+    float csz_[3], inv_csz_[3], bsz_[3], eps_ = 0.0f;
+    int shift_ = 0;
+    int64_t next_ = 0, r1_ = 0;
+    int live_ = 0;
+    alignas(32) float o_[3][8] = {}, d_[3][8] = {}, id_[3][8] = {};
+    alignas(32) float t_[8] = {}, tend_[8] = {};
+    alignas(32) int32_t active_[8] = {};
+    int n_[8] = {};
+    int64_t ray_[8] = {};
+};
+#endif
+}  // namespace
+
+bool raymarch_simd_active() {
+#if defined(RD_MARCH_AVX2)
+    return !scalar_kernels_forced();
+#else
+    return false;
+#endif
+}
+
 void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
                           const float* d, const float* near, const float* far, const uint8_t* bits,
                           const uint8_t* coarse_bits, int64_t* counts,
@@ -109,26 +311,62 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
     const int64_t block = 2048;
     const int64_t n_blocks = (n_rays + block - 1) / block;
     std::vector<std::vector<float>> t0(n_blocks), t1(n_blocks);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-        t0[b].reserve((size_t)(r1 - r0) * 16);
-        t1[b].reserve((size_t)(r1 - r0) * 16);
-        BufferEmit emit{&t0[b], &t1[b], m.max_samples};
-        for (int64_t r = r0; r < r1; ++r)
-            counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+    // where each ray's samples start in its block's buffers (the SIMD lanes finish rays out of order)
+    std::vector<std::vector<int64_t>> first(n_blocks);
+#if defined(RD_MARCH_AVX2)
+    const bool simd = simd_march_ok(g, m);
+    std::vector<uint32_t> fine_words, coarse_words;
+    if (simd) {
+        fine_words = bit_words(bits, (int64_t)g.res[0] * g.res[1] * g.res[2]);
+        coarse_words = bit_words(coarse_bits, (int64_t)g.cres[0] * g.cres[1] * g.cres[2]);
+    }
+#else
+    const bool simd = false;
+#endif
+#pragma omp parallel
+    {
+#if defined(RD_MARCH_AVX2)
+        std::unique_ptr<LaneMarcher> lanes;
+        if (simd) lanes = std::make_unique<LaneMarcher>(g, m, fine_words.data(), coarse_words.data());
+#endif
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+            t0[b].reserve((size_t)(r1 - r0) * 16);
+            t1[b].reserve((size_t)(r1 - r0) * 16);
+#if defined(RD_MARCH_AVX2)
+            if (simd) {
+                first[b].resize((size_t)(r1 - r0));
+                lanes->march(r0, r1, o, d, near, far, counts, t0[b], t1[b], first[b]);
+                continue;
+            }
+#endif
+            BufferEmit emit{&t0[b], &t1[b], m.max_samples};
+            for (int64_t r = r0; r < r1; ++r)
+                counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+        }
     }
     const std::vector<int64_t> base = block_bases(t0);
     MarchOutput out = allocate(base[n_blocks], ctx);
     if (base[n_blocks] == 0) return;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t b = 0; b < n_blocks; ++b) {
-        std::memcpy(out.t_starts + base[b], t0[b].data(), t0[b].size() * sizeof(float));
-        std::memcpy(out.t_ends + base[b], t1[b].data(), t1[b].size() * sizeof(float));
         int64_t k = base[b];
         const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t i = 0; i < counts[r]; ++i) out.ray_indices[k++] = r;
+        if (first[b].empty()) {  // the scalar path buffered the rays in order
+            std::memcpy(out.t_starts + k, t0[b].data(), t0[b].size() * sizeof(float));
+            std::memcpy(out.t_ends + k, t1[b].data(), t1[b].size() * sizeof(float));
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t i = 0; i < counts[r]; ++i) out.ray_indices[k++] = r;
+            continue;
+        }
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t c = counts[r], f = first[b][r - r0];
+            std::memcpy(out.t_starts + k, t0[b].data() + f, c * sizeof(float));
+            std::memcpy(out.t_ends + k, t1[b].data() + f, c * sizeof(float));
+            for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
+            k += c;
+        }
     }
 }
 

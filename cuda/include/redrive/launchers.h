@@ -89,6 +89,12 @@ void raybox_single_pass(int64_t n_rays, int64_t n_actors, const float* o, const 
                         const float* far, const int64_t* frames, const float* box_from_world,
                         const float* spheres, const float* half_sizes, const uint8_t* valid, int64_t* counts,
                         BoxOutput (*allocate)(int64_t total, void* ctx), void* ctx);
+// REDRIVE_SCALAR_KERNELS=1 forces the portable scalar loops of the kernels that have a SIMD path
+// (the tests compare both); read at each call so that a test can switch it.
+bool scalar_kernels_forced();
+// True when the ray marcher uses its AVX2 path (8 rays per instruction; not for stretched
+// marching, non power-of-two coarse factors or caps above 4096 samples, which stay scalar).
+bool raymarch_simd_active();
 // True when the hash-grid loops use the AVX2 path: compiled for an AVX2 + FMA CPU and not
 // disabled by REDRIVE_SCALAR_KERNELS=1 (read at each call).
 bool hashgrid_simd_active();
