@@ -201,7 +201,8 @@ class LaneMarcher {
                 const __m256 tk = _mm256_mul_ps(_mm256_sub_ps(b, ov[k]), idv[k]);
                 exit = _mm256_min_ps(exit, _mm256_blendv_ps(tk, inf, _mm256_cmp_ps(dv[k], zero, _CMP_EQ_OQ)));
             }
-            const __m256 skip = _mm256_max_ps(exit, _mm256_add_ps(t, eps));
+            __m256 skip = _mm256_max_ps(exit, _mm256_add_ps(t, eps));
+            skip = _mm256_blendv_ps(te, skip, _mm256_cmp_ps(skip, t, _CMP_GT_OQ));  // rd::leave_empty
             const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)active_));
             const __m256 emit = _mm256_and_ps(occupied, active);
             const __m256 t_next = _mm256_blendv_ps(skip, te, emit);

@@ -181,8 +181,12 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
                 tk = torch.where(d != 0, tk, torch.full_like(tk, 1e30))
                 return tk.amin(dim=-1)
 
-            t_coarse = torch.maximum(exit_t(lo + cc * bsz, bsz.expand_as(o)), ti + eps)
-            t_fine = torch.maximum(exit_t(lo + ic * csz, csz.expand_as(o)), ti + eps)
+            def leave_empty(exit):  # at least eps on, else (eps below the float spacing) the step's end
+                nxt = torch.maximum(exit, ti + eps)
+                return torch.where(nxt > ti, nxt, te)
+
+            t_coarse = leave_empty(exit_t(lo + cc * bsz, bsz.expand_as(o)))
+            t_fine = leave_empty(exit_t(lo + ic * csz, csz.expand_as(o)))
             emit = c_occ & f_occ
             out_r.append(idx[emit])
             out_t0.append(ti[emit])

@@ -208,3 +208,34 @@ def test_simd_march_switch(monkeypatch):
     ext = _ext.load_cpu()
     monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1")
     assert not ext.raymarch_simd_active()
+
+
+_LAST_ULP_RAY = """
+import os, sys, torch
+from redrive.ops import MarchConfig, OccupancyGrid, OccupancyGridConfig, ray_march
+from redrive.ops.reference import ray_march_ref
+os.environ["REDRIVE_SCALAR_KERNELS"] = sys.argv[1]
+aabb = (-52.899882793426514, -11.565731930732728, -5.0, 44.907822132110596, 12.77867395877838, 15.0)
+grid = OccupancyGrid(OccupancyGridConfig(aabb=aabb, resolution=(490, 122, 100), coarse_factor=4))
+occ = torch.zeros(490 * 122 * 100, dtype=torch.bool)
+occ[444 + 490 * (120 + 122 * 68)] = True  # occupies the block of the ray's last cell, not the cell
+grid.set_occupancy(occ)
+o = torch.tensor([[-26.54489517, -1.05333233, 1.49564743]])
+d = torch.tensor([[0.96987712, 0.21362181, 0.11706495]])
+near, far = torch.tensor([0.03792331]), torch.tensor([64.74997711])
+march = MarchConfig(dt_min=0.05, dt_max=1.0, cone=0.004, max_samples=48)
+assert ray_march(o, d, grid, near, far, march).n_samples == 0
+assert int(ray_march_ref(o, d, grid.occupied(), grid.config, march, near, far)[3][0]) == 0
+"""
+
+
+@pytest.mark.parametrize("scalar", ["0", "1"])
+def test_ray_ending_one_ulp_past_an_empty_cell_terminates(scalar):
+    """At t ~ 65 the empty-space jump's minimum progress (1e-5 cells) is below the float spacing;
+    this ray's last empty cell ends exactly at t, one ulp before its far: it must still end (it
+    once marched forever). Run in a subprocess so that a hang fails instead of stalling the suite."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _LAST_ULP_RAY, scalar], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -67,6 +67,15 @@ RD_HD float cell_exit(const float o[3], const float d[3], const float id[3], con
     return t;
 }
 
+// Where a ray goes on after an empty cell or block: the exit, at least eps further. Far out
+// eps can fall below the float spacing of t, and where the exit computed for the cell is t itself
+// (a ray leaving the grid one ulp before its end) the ray would stand still: it then moves to the
+// end of the current step instead (whose midpoint was tested empty).
+RD_HD float leave_empty(float exit, float t, float eps, float te) {
+    const float next = rd_max(exit, t + eps);
+    return next > t ? next : te;
+}
+
 struct CountEmit {
     RD_HD void operator()(int, float, float) {}
 };
@@ -128,7 +137,7 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
         int64_t cidx = cc[0] + (int64_t)g.cres[0] * (cc[1] + (int64_t)g.cres[1] * cc[2]);
         if (!bit_get(coarse, cidx)) {
             float blo[3] = {g.lo[0] + cc[0] * bsz[0], g.lo[1] + cc[1] * bsz[1], g.lo[2] + cc[2] * bsz[2]};
-            t = rd_max(cell_exit(o, d, id, blo, bsz), t + eps);
+            t = leave_empty(cell_exit(o, d, id, blo, bsz), t, eps, te);
             continue;
         }
         int64_t idx = ic[0] + (int64_t)g.res[0] * (ic[1] + (int64_t)g.res[1] * ic[2]);
@@ -138,7 +147,7 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
             t = te;
         } else {
             float clo[3] = {g.lo[0] + ic[0] * csz[0], g.lo[1] + ic[1] * csz[1], g.lo[2] + ic[2] * csz[2]};
-            t = rd_max(cell_exit(o, d, id, clo, csz), t + eps);
+            t = leave_empty(cell_exit(o, d, id, clo, csz), t, eps, te);
         }
     }
     return n;
