@@ -211,11 +211,17 @@ std::vector<Tensor> raybox(Tensor o, Tensor d, Tensor near, Tensor far, Tensor f
         RD_CHECK(*t);
     }
     const int64_t n = o.size(0), nf = box_from_world.size(0), na = box_from_world.size(1);
-    // bounding spheres [F, 4, A] of the boxes in the world: centre -R^T t, radius^2 |half|^2
-    auto rot = box_from_world.narrow(3, 0, 3);
-    auto centre = -torch::matmul(rot.transpose(2, 3), box_from_world.narrow(3, 3, 1)).squeeze(3);
-    auto r2 = half_sizes.square().sum(1).view({1, na, 1}).expand({nf, na, 1});
-    auto spheres = torch::cat({centre, r2}, 2).transpose(1, 2).contiguous();
+    // bounding spheres [F, 4, A] of the boxes in the world: centre -R^T t, radius^2 |half|^2, for
+    // the frames the rays use (a pose table spans the whole log: thousands of frames, while the
+    // rays of one camera frame or LiDAR sweep use a few dozen); the other rows are never read
+    auto spheres = torch::empty({nf, 4, na}, box_from_world.options());
+    if (n > 0 && na > 0) {
+        const int64_t f0 = frames.min().item<int64_t>(), f1 = frames.max().item<int64_t>() + 1;
+        auto boxes = box_from_world.narrow(0, f0, f1 - f0);
+        auto centre = -torch::matmul(boxes.narrow(3, 0, 3).transpose(2, 3), boxes.narrow(3, 3, 1)).squeeze(3);
+        auto r2 = half_sizes.square().sum(1).view({1, na, 1}).expand({f1 - f0, na, 1});
+        spheres.narrow(0, f0, f1 - f0).copy_(torch::cat({centre, r2}, 2).transpose(1, 2));
+    }
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
 #ifndef RD_CUDA
     {
