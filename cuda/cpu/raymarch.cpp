@@ -130,7 +130,7 @@ inline __m256i bit_at(const uint32_t* words, __m256i idx) {
     return _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(idx, _mm256_set1_epi32(31))), _mm256_set1_epi32(1));
 }
 
-// rd::march_steps for 8 rays at a time: each lane takes one step per iteration (the same float
+// rd::march_steps for 16 rays at a time (two groups of 8 AVX2 lanes): each lane takes one step per iteration (the same float
 // operations, so the same samples up to FMA contraction), and a lane whose ray ends takes the
 // next ray of the block at once, so the lanes stay busy while rays of different lengths finish.
 // A step has no branches: the occupancy tests are gathers, the empty-space jump and the sample a
@@ -138,8 +138,12 @@ inline __m256i bit_at(const uint32_t* words, __m256i idx) {
 // `first[r - r0]` records where in them.
 class LaneMarcher {
   public:
+    // Two groups of 8 lanes: each step is one long latency chain (position, cell, two gathers,
+    // blend), and two independent ones in flight keep the core busy.
+    static constexpr int kLanes = 16;
+
     LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* fine, const uint32_t* coarse)
-        : g_(g), m_(m), fine_(fine), coarse_(coarse), scratch_((size_t)16 * m.max_samples) {
+        : g_(g), m_(m), fine_(fine), coarse_(coarse), scratch_((size_t)2 * kLanes * m.max_samples) {
         for (int k = 0; k < 3; ++k) {
             csz_[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
             inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
@@ -153,7 +157,7 @@ class LaneMarcher {
                int64_t* counts, std::vector<float>& s0, std::vector<float>& s1, std::vector<int64_t>& first) {
         next_ = r0;
         r1_ = r1;
-        for (int j = 0; j < 8; ++j) refill(j, r0, o, d, near, far, counts, s0, first);
+        for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, s0, first);
         const __m256 cone = _mm256_set1_ps(m_.cone), dt_min = _mm256_set1_ps(m_.dt_min), dt_max = _mm256_set1_ps(m_.dt_max);
         const __m256 half = _mm256_set1_ps(0.5f), sliver = _mm256_set1_ps(1e-3f), zero = _mm256_setzero_ps();
         const __m256 inf = _mm256_set1_ps(1e30f), eps = _mm256_set1_ps(eps_);
@@ -169,8 +173,11 @@ class LaneMarcher {
         const __m256i rx = _mm256_set1_epi32(g_.res[0]), ry = _mm256_set1_epi32(g_.res[1]);
         const __m256i cx = _mm256_set1_epi32(g_.cres[0]), cy = _mm256_set1_epi32(g_.cres[1]);
         const __m256i zero_i = _mm256_setzero_si256(), one_i = _mm256_set1_epi32(1);
-        while (live_) {
-            const __m256 t = _mm256_load_ps(t_), tend = _mm256_load_ps(tend_);
+        const __m256i cap_minus_one = _mm256_set1_epi32(m_.max_samples - 1);
+        // One step of the 8 lanes from `off`: stores their next t, returns the emitting lanes and the
+        // lanes whose ray ended (bit masks), and the steps' starts and ends in t_out / te_out.
+        auto step = [&](int off, float* t_out, float* te_out, int& emitted, int& ended) {
+            const __m256 t = _mm256_load_ps(t_ + off), tend = _mm256_load_ps(tend_ + off);
             const __m256 dt = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(t, cone), dt_min), dt_max);
             __m256 te = _mm256_min_ps(_mm256_add_ps(t, dt), tend);
             te = _mm256_blendv_ps(te, tend, _mm256_cmp_ps(_mm256_sub_ps(tend, te), _mm256_mul_ps(sliver, dt), _CMP_LT_OQ));
@@ -178,9 +185,9 @@ class LaneMarcher {
             __m256 ov[3], dv[3], idv[3];
             __m256i ic[3], cc[3];
             for (int k = 0; k < 3; ++k) {
-                ov[k] = _mm256_load_ps(o_[k]);
-                dv[k] = _mm256_load_ps(d_[k]);
-                idv[k] = _mm256_load_ps(id_[k]);
+                ov[k] = _mm256_load_ps(o_[k] + off);
+                dv[k] = _mm256_load_ps(d_[k] + off);
+                idv[k] = _mm256_load_ps(id_[k] + off);
                 const __m256 p = _mm256_fmadd_ps(dv[k], tm, ov[k]);
                 __m256i c = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_mul_ps(_mm256_sub_ps(p, lo[k]), icsz[k])));
                 ic[k] = _mm256_min_epi32(_mm256_max_epi32(c, zero_i), res_max[k]);
@@ -203,27 +210,39 @@ class LaneMarcher {
             }
             __m256 skip = _mm256_max_ps(exit, _mm256_add_ps(t, eps));
             skip = _mm256_blendv_ps(te, skip, _mm256_cmp_ps(skip, t, _CMP_GT_OQ));  // rd::leave_empty
-            const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)active_));
+            const __m256i n = _mm256_load_si256((const __m256i*)(n_ + off));
+            const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)(active_ + off)));
             const __m256 emit = _mm256_and_ps(occupied, active);
             const __m256 t_next = _mm256_blendv_ps(skip, te, emit);
-            _mm256_store_ps(t_, t_next);
-            alignas(32) float te_out[8];
-            _mm256_store_ps(te_out, te);
-            alignas(32) float t_out[8];
+            _mm256_store_ps(t_ + off, t_next);
             _mm256_store_ps(t_out, t);
-            for (int mask = _mm256_movemask_ps(emit); mask; mask &= mask - 1) {
+            _mm256_store_ps(te_out, te);
+            // ended: past the far end, or the cap reached with this step's sample
+            const __m256i n_next = _mm256_sub_epi32(n, _mm256_castps_si256(emit));  // emit lanes are -1
+            const __m256 full = _mm256_castsi256_ps(_mm256_cmpgt_epi32(n_next, cap_minus_one));
+            const __m256 over = _mm256_or_ps(_mm256_cmp_ps(t_next, tend, _CMP_GE_OQ), full);
+            emitted = _mm256_movemask_ps(emit);
+            ended = _mm256_movemask_ps(_mm256_and_ps(over, active));
+        };
+        alignas(32) float t_out[kLanes], te_out[kLanes];
+        while (live_) {
+            // every group's step first, so the out-of-order core overlaps their latency chains
+            int emitted = 0, ended = 0;
+            for (int off = 0; off < kLanes; off += 8) {
+                int e, x;
+                step(off, t_out + off, te_out + off, e, x);
+                emitted |= e << off;
+                ended |= x << off;
+            }
+            for (int mask = emitted; mask; mask &= mask - 1) {
                 const int j = __builtin_ctz(mask);
                 float* sc = scratch_.data() + (size_t)j * 2 * m_.max_samples;
                 sc[n_[j]] = t_out[j];
                 sc[m_.max_samples + n_[j]] = te_out[j];
                 ++n_[j];
             }
-            const __m256 ended = _mm256_andnot_ps(_mm256_cmp_ps(t_next, tend, _CMP_LT_OQ), active);
-            int done = _mm256_movemask_ps(ended);
-            for (int j = 0; j < 8; ++j)
-                if (active_[j] && n_[j] >= m_.max_samples) done |= 1 << j;
-            for (; done; done &= done - 1) {
-                const int j = __builtin_ctz(done);
+            for (; ended; ended &= ended - 1) {
+                const int j = __builtin_ctz(ended);
                 finish(j, r0, counts, s0, s1, first);
                 refill(j, r0, o, d, near, far, counts, s0, first);
             }
@@ -287,11 +306,10 @@ class LaneMarcher {
     int shift_ = 0;
     int64_t next_ = 0, r1_ = 0;
     int live_ = 0;
-    alignas(32) float o_[3][8] = {}, d_[3][8] = {}, id_[3][8] = {};
-    alignas(32) float t_[8] = {}, tend_[8] = {};
-    alignas(32) int32_t active_[8] = {};
-    int n_[8] = {};
-    int64_t ray_[8] = {};
+    alignas(32) float o_[3][kLanes] = {}, d_[3][kLanes] = {}, id_[3][kLanes] = {};
+    alignas(32) float t_[kLanes] = {}, tend_[kLanes] = {};
+    alignas(32) int32_t active_[kLanes] = {}, n_[kLanes] = {};
+    int64_t ray_[kLanes] = {};
 };
 #endif
 }  // namespace
