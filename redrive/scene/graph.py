@@ -92,12 +92,16 @@ class SceneGraph:
 
     @classmethod
     def from_log(cls, log, margin_m: float = 10.0, height_m: tuple[float, float] = (-5.0, 15.0),
-                 lidar_points: np.ndarray | None = None, max_extent_m: float = 80.0) -> "SceneGraph":
+                 lidar_points: np.ndarray | None = None, max_extent_m: float = 80.0,
+                 lidar_pad_m: float = 1.0) -> "SceneGraph":
         """Scene of a DriveLog: ego path, actors, and a background box around the path.
 
         The box spans the ego path plus ``margin_m``, grown to cover ``lidar_points`` (world
-        frame, (N, 3)) that lie within ``max_extent_m`` of the path; vertically it spans
-        ``height_m`` around the path's height. Beyond it the distant-region model takes over.
+        frame, (N, 3)) that lie within ``max_extent_m`` of the path, plus ``lidar_pad_m``;
+        vertically it spans ``height_m`` around the path's height. Beyond it the distant-region
+        model takes over. The pad keeps the farthest surfaces the LiDAR saw (a street's facades)
+        inside the box: on its face the SDF could not turn negative behind them, and the coarse
+        distant region would draw them (the default log's left facades lay 3 cm inside it).
         """
         positions = log.ego.poses[:, :3, 3]
         centre = 0.5 * (positions.min(axis=0) + positions.max(axis=0))
@@ -110,8 +114,8 @@ class SceneGraph:
             pts = np.asarray(lidar_points, dtype=np.float64) - centre
             near = _distance_to_path(pts[:, :2], positions[:, :2] - centre[:2]) <= max_extent_m
             if near.any():
-                lo[:2] = np.minimum(lo[:2], np.percentile(pts[near, :2], 0.5, axis=0))
-                hi[:2] = np.maximum(hi[:2], np.percentile(pts[near, :2], 99.5, axis=0))
+                lo[:2] = np.minimum(lo[:2], np.percentile(pts[near, :2], 0.5, axis=0) - lidar_pad_m)
+                hi[:2] = np.maximum(hi[:2], np.percentile(pts[near, :2], 99.5, axis=0) + lidar_pad_m)
         scene_from_world = np.eye(4)
         scene_from_world[:3, 3] = -centre
         actors = {a.id: _actor_node(a, scene_from_world) for a in log.actors.values()}

@@ -41,7 +41,9 @@ def tiny_run(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("editing")
     log = generate(root / "log", preset="tiny", seed=3, progress=False)
-    cfg = preset("fast", SMALL + ["train.steps=300", "train.checkpoint_every=300"])
+    # 300 steps leave part of a moving car in a background trained with the default separation
+    # weight (the removal test then failed for 4 of 6 training seeds); at 1.0, 6 of 6 pass
+    cfg = preset("fast", SMALL + ["train.steps=300", "train.checkpoint_every=300", "loss.separation=1.0"])
     Trainer(log, root / "run", cfg, progress=False).train()
     return root / "run"
 

@@ -23,8 +23,9 @@ def test_bounds_grow_to_nearby_lidar_points_only(small_log):
     centre = SceneGraph.from_log(log).world_from_scene[:3, 3]
     near = centre + np.array([[30.0, 25.0, 0.0]] * 1000)
     far = centre + np.array([[500.0, 0.0, 0.0]] * 10)
-    scene = SceneGraph.from_log(log, lidar_points=np.concatenate([near, far]), max_extent_m=60.0)
-    assert scene.bounds[1, 0] == pytest.approx(30.0) and scene.bounds[1, 1] == pytest.approx(25.0)
+    scene = SceneGraph.from_log(log, lidar_points=np.concatenate([near, far]), max_extent_m=60.0, lidar_pad_m=1.5)
+    # the farthest returns lie inside the box, 1.5 m from its faces; the far cluster is ignored
+    assert scene.bounds[1, 0] == pytest.approx(31.5) and scene.bounds[1, 1] == pytest.approx(26.5)
 
 
 def test_boxes_at_follow_tracks_and_presence(small_log):
