@@ -123,11 +123,18 @@ class DistantField(nn.Module):
         """``[N]`` density alone (a LiDAR needs no colour, which costs as much again)."""
         return nn.functional.softplus(run_mlp(self.net, self.grid(contract(points, self.centre, self.half_extent)))[:, 0])
 
-    def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def query(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(density [N], features [N, 8])``: the colour head needs the features and a direction."""
         h = run_mlp(self.net, self.grid(contract(points, self.centre, self.half_extent)))
-        density = nn.functional.softplus(h[:, 0])
-        rgb = torch.sigmoid(run_mlp(self.rgb, torch.cat([h[:, 1:], direction_encoding(directions)], dim=-1)))
-        return density, rgb
+        return nn.functional.softplus(h[:, 0]), h[:, 1:]
+
+    def color(self, features: torch.Tensor, encoding: None, directions: torch.Tensor) -> torch.Tensor:
+        """``[N, 3]`` (``encoding`` is unused: the same signature as the SDF fields' colour heads)."""
+        return torch.sigmoid(run_mlp(self.rgb, torch.cat([features, direction_encoding(directions)], dim=-1)))
+
+    def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        density, features = self.query(points)
+        return density, self.color(features, None, directions)
 
 
 class SkyField(nn.Module):
@@ -160,6 +167,11 @@ class ActorFields(nn.Module):
         self.n = max(1, math.ceil(n_actors ** (1.0 / 3.0) - 1e-9))
         self.symmetric = symmetric
         self.register_buffer("half_extent", (half_sizes.float() * (1.0 + margin)).reshape(-1, 3))
+        k = torch.arange(self.half_extent.shape[0])
+        n = self.n
+        # each slot's lattice corner, plus the 2 % left empty around it (derived: not saved)
+        self.register_buffer("_slot_base", torch.stack([k % n, (k // n) % n, k // (n * n)], dim=-1).float() + 0.02,
+                             persistent=False)
         longest = float(self.half_extent.max()) * 2.0 if self.half_extent.numel() else 1.0
         self.grid = _grid(levels, log2_size, 4 * self.n, self.n * longest / finest_cell_m)
         self.geo = _mlp(self.grid.out_dim, hidden, 1 + geo_features)
@@ -173,14 +185,27 @@ class ActorFields(nn.Module):
         c = (local / self.half_extent[actor]).clamp(-1.0, 1.0)
         if self.symmetric:
             c = torch.cat([c[:, :1], c[:, 1:2].abs() * 2.0 - 1.0, c[:, 2:]], dim=-1)
-        n = self.n
-        slot = torch.stack([actor % n, (actor // n) % n, actor // (n * n)], dim=-1).to(local.dtype)
         # 2 % of each slot is left empty around it so that interpolation never mixes actors.
-        return (slot + 0.02 + 0.96 * (c + 1.0) / 2.0) / n
+        return (self._slot_base[actor] + 0.96 * (c + 1.0) / 2.0) / self.n
 
     def query_with_color(self, local: torch.Tensor, actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """As ``SDFField.query_with_color``, in box frames, ``actor [N]`` = slots."""
-        enc = self.grid(self._atlas(local, actor))
+        return self._query_atlas(self._atlas(local, actor))
+
+    def query_along(self, origins: torch.Tensor, directions: torch.Tensor, t: torch.Tensor,
+                    actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``query_with_color`` at the points ``origins + t directions`` of ``[H]`` box-frame rays
+        (``t [H, S]``, ``actor [H]``), flattened to ``[H * S]``: the atlas is affine along a ray, so
+        its coefficients are per ray, not per point (inference: no gradient)."""
+        inv = 1.0 / self.half_extent[actor]
+        c = torch.addcmul((origins * inv)[:, None, :], (directions * inv)[:, None, :], t[..., None]).clamp_(-1.0, 1.0)
+        if self.symmetric:
+            c[..., 1] = c[..., 1].abs() * 2.0 - 1.0
+        coords = (self._slot_base[actor][:, None, :] + 0.96 * (c + 1.0) / 2.0) / self.n
+        return self._query_atlas(coords.reshape(-1, 3))
+
+    def _query_atlas(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        enc = self.grid(coords)
         h = run_mlp(self.geo, enc)
         return h[:, 0], h[:, 1:], enc if self.color_from_grid else None
 

@@ -70,6 +70,16 @@ def box_span(o: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tenso
     return t_near, t_far
 
 
+def background_march(cfg, max_samples: int | None = None) -> MarchConfig:
+    """How background samples march the occupancy grid (``cfg.sampling``); ``max_samples`` caps
+    them otherwise (a cap below the sampling's own turns stretching off: such a march only asks
+    whether a ray has samples at all)."""
+    sc = cfg.sampling
+    if max_samples is None:
+        return MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples, stretch=sc.stretch)
+    return MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=max_samples)
+
+
 def _uniform_samples(n: int, ri: torch.Tensor, a0: torch.Tensor, a1: torch.Tensor, S: int,
                      generator: torch.Generator | None) -> tuple[PackedSamples, torch.Tensor]:
     """``S`` samples on each ray ``ri`` (sorted, unique) between ``a0`` and ``a1`` (``[len(ri)]``),
@@ -186,15 +196,12 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         bg, _ = _uniform_samples(n, ri, start[ri], bg_far[ri], bg_samples, generator)
     else:
         start = start + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
-        bg = model.occupancy.march(o, d, start, bg_far,
-                                   MarchConfig(dt_min=sc.step_min_m, dt_max=1.0, cone=sc.cone, max_samples=sc.max_samples,
-                                               stretch=sc.stretch))
+        bg = model.occupancy.march(o, d, start, bg_far, background_march(cfg))
     sets: list[PackedSamples] = [bg]
     bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
     bg_sdf, bg_feat, bg_enc = bg_field.query_with_color(bg_pts)
     sdfs, feats, kinds = [bg_sdf], [bg_feat], [0]
-    # colour of each set's samples: (colour function, features, grid encoding or None, direction)
-    # per sample; the distant region brings its colour already (function None, colour as features)
+    # colour of each set's samples: (colour head, features, grid encoding or None, direction)
     colour_in: list[tuple] = [(bg_field.color, bg_feat, bg_enc, d[bg.ray_indices])]
     normal_parts: list[torch.Tensor] = []
     if need_normals:
@@ -251,12 +258,12 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         ds = PackedSamples.from_counts(counts, b[:, :-1].reshape(-1).contiguous(), b[:, 1:].reshape(-1).contiguous())
         mid = ds.t_mid
         pts = o[ds.ray_indices] + d[ds.ray_indices] * mid[:, None]
-        density, drgb = model.distant(pts, d[ds.ray_indices])
+        density, dfeat = model.distant.query(pts)
         sets.append(ds)
         sdfs.append(density)
         feats.append(torch.zeros(mid.numel(), fc.geo_features))
         kinds.append(2)
-        colour_in.append((None, drgb, None, None))
+        colour_in.append((model.distant.color, dfeat, None, d[ds.ray_indices]))
         if need_normals:
             normal_parts.append(torch.zeros(mid.numel(), 3))
 
@@ -288,8 +295,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
             idx = torch.nonzero(live & (set_id == j)).squeeze(1)
             if idx.numel():
                 own = perm[idx] - first[j]  # the samples' rows in their own set
-                c = feat[own] if colour_fn is None else colour_fn(feat[own], None if enc is None else enc[own], vec[own])
-                colour = colour.index_put((idx,), c)
+                colour = colour.index_put((idx,), colour_fn(feat[own], None if enc is None else enc[own], vec[own]))
         rgb = composite(colour, weights, merged.offsets)
         sky = (1.0 - opacity)[:, None] * model.sky(d)
         rgb = rgb + (sky if far is None else torch.where(torch.isinf(far)[:, None], sky, 0.0))
@@ -301,6 +307,115 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
     if keep_aux:
         out.aux = aux
     return out
+
+
+@torch.no_grad()
+def render_actors(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor,
+                  layers: list[ActorLayer], far: torch.Tensor, chunk: int = 8192) -> RenderOutput:
+    """The actors alone in front of ``far [N]`` (an opaque surface the caller draws behind them):
+    ``rgb`` (premultiplied by their opacity), ``opacity`` and ``depth`` of ``[N]`` rays, no sky.
+
+    The same samples, NeuS opacities and colours as ``render_rays`` (each box hit gets
+    ``actors.samples`` midpoint samples between entry and exit, the directional derivative from
+    neighbouring samples), but every hit's samples are composited densely (``[hits, S]`` tensors:
+    no packing or merging by depth) and the hits of a ray one after the other in order of entry,
+    ``chunk`` hits at a time. That equals ``render_rays`` where a ray's boxes do not overlap
+    along it (grown boxes of actors in contact may, by centimetres)."""
+    n = o.shape[0]
+    hits_all = []  # per chunk of hits: (rays, t_in, rgb, opacity, depth)
+    S = model.cfg.actors.samples
+    arange = torch.arange(S, dtype=torch.float32) + 0.5
+    for layer in layers:
+        poses, fields = layer.poses, layer.fields
+        if poses.field_index.numel() == 0 or n == 0:
+            continue
+        frames = poses.frames(times)
+        hits = ray_box_intersect(o, d, frames, poses.box_from_scene, layer.half_sizes, poses.present, far=far)
+        for i in range(0, hits.ray_indices.numel(), chunk):
+            ri, ai = hits.ray_indices[i:i + chunk], hits.actor_indices[i:i + chunk]
+            t0, t1 = hits.t_in[i:i + chunk], hits.t_out[i:i + chunk]
+            dt = (t1 - t0) / S  # [H]
+            tm = torch.addcmul(t0[:, None], dt[:, None], arange)  # [H, S]
+            T = poses.box_from_scene[frames[ri], ai]  # [H, 3, 4]
+            lo = torch.einsum("hij,hj->hi", T[:, :, :3], o[ri]) + T[:, :, 3]
+            ld = torch.einsum("hij,hj->hi", T[:, :, :3], d[ri])
+            sdf, feat, enc = fields.query_along(lo, ld, tm, poses.field_index[ai])
+            sdf = sdf.reshape(-1, S)
+            # directional derivative: forward difference, the last sample the backward one
+            cos = torch.full_like(sdf, -1.0)
+            if S > 1:
+                slope = (sdf[:, 1:] - sdf[:, :-1]) / dt[:, None].clamp_min(1e-6)
+                cos = torch.cat([slope, slope[:, -1:]], dim=1).clamp(-1.0, 0.0)
+            alpha = neus_alpha(sdf.reshape(-1), cos.reshape(-1), dt.repeat_interleave(S), model.inv_s).reshape(-1, S)
+            trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha[:, :-1]], dim=1), dim=1)
+            w = alpha * trans  # [H, S]
+            live = torch.nonzero(w.reshape(-1) > 1e-4).squeeze(1)
+            colour = torch.zeros(w.numel(), 3)
+            if live.numel():  # colour only where a sample contributes
+                colour[live] = fields.color(feat[live], None if enc is None else enc[live], ld[live // S])
+            hits_all.append((ri, t0, (w[..., None] * colour.reshape(-1, S, 3)).sum(1), w.sum(1), (w * tm).sum(1)))
+    rgb, opacity, depth = torch.zeros(n, 3), torch.zeros(n), torch.zeros(n)
+    if hits_all:
+        ri, t0, h_rgb, h_op, h_depth = (torch.cat(x) for x in zip(*hits_all))
+        order = torch.argsort(t0, stable=True)
+        order = order[torch.argsort(ri[order], stable=True)]  # by ray, then by entry
+        ri, h_rgb, h_op, h_depth = ri[order], h_rgb[order], h_op[order], h_depth[order]
+        # transmittance in front of each hit: the product of (1 - opacity) of the ray's earlier hits
+        first = torch.ones_like(ri, dtype=torch.bool)
+        first[1:] = ri[1:] != ri[:-1]
+        log_t = torch.log1p(-h_op.clamp(max=1.0 - 1e-7))
+        csum = torch.cumsum(log_t, 0)
+        start = torch.cummax(torch.where(first, torch.arange(ri.numel()), 0), 0).values  # index of the ray's first hit
+        front = torch.exp(csum - log_t - (csum[start] - log_t[start]))
+        rgb.index_add_(0, ri, front[:, None] * h_rgb)
+        opacity.index_add_(0, ri, front * h_op)
+        depth.index_add_(0, ri, front * h_depth)
+    return RenderOutput(rgb, depth / opacity.clamp_min(1e-4), None, opacity, None)
+
+
+@torch.no_grad()
+def empty_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor,
+               layers: list[ActorLayer]) -> torch.Tensor:
+    """``[N]`` bool: rays that get no background sample (their march through the occupancy grid
+    meets no occupied step) and cross no actor box of ``layers``: ``render_distant`` renders
+    them as ``render_rays`` does. (A march that is stretched only past its cap has no sample
+    exactly where the plain march has none.)"""
+    bg = model.background
+    t_in, t_out = box_span(o, d, bg.lo, bg.lo + bg.extent)
+    marched = model.occupancy.march(o, d, t_in, torch.where(t_out > t_in, t_out, t_in), background_march(model.cfg, 1))
+    empty = marched.counts == 0
+    for layer in layers:
+        poses = layer.poses
+        if poses.field_index.numel():
+            hits = ray_box_intersect(o, d, poses.frames(times), poses.box_from_scene, layer.half_sizes, poses.present)
+            empty[hits.ray_indices] = False
+    return empty
+
+
+@torch.no_grad()
+def render_distant(model: SceneModel, o: torch.Tensor, d: torch.Tensor) -> RenderOutput:
+    """``[N]`` rays that meet neither background samples nor actor boxes (the caller knows): the
+    distant region and the sky, as ``render_rays`` renders them there (the same samples,
+    opacities and colours) but with every ray's samples in one dense row. ``rgb`` includes the
+    sky."""
+    n = o.shape[0]
+    if model.distant is None or n == 0:
+        opacity = torch.zeros(n)
+        return RenderOutput(model.sky(d) if n else torch.zeros(0, 3), opacity.clone(), None, opacity, None)
+    b = distant_boundaries(model, o, d)  # [N, K + 1]
+    K = b.shape[1] - 1
+    mid = 0.5 * (b[:, :-1] + b[:, 1:])
+    density, feat = model.distant.query(torch.addcmul(o[:, None, :], d[:, None, :], mid[..., None]).reshape(-1, 3))
+    alpha = 1.0 - torch.exp(-density.reshape(n, K) * (b[:, 1:] - b[:, :-1]))
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha[:, :-1]], dim=1), dim=1)
+    w = alpha * trans
+    colour = torch.zeros(n * K, 3)
+    live = torch.nonzero(w.reshape(-1) > 1e-4).squeeze(1)
+    if live.numel():  # colour only where a sample contributes
+        colour[live] = model.distant.color(feat[live], None, d[live // K])
+    opacity = w.sum(1)
+    rgb = (w[..., None] * colour.reshape(n, K, 3)).sum(1) + (1.0 - opacity)[:, None] * model.sky(d)
+    return RenderOutput(rgb, (w * mid).sum(1) / opacity.clamp_min(1e-4), None, opacity, None)
 
 
 def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, chunk: int,
@@ -328,4 +443,5 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-__all__ = ["ActorLayer", "RenderOutput", "box_span", "distant_boundaries", "model_layers", "render_chunked", "render_rays"]
+__all__ = ["ActorLayer", "RenderOutput", "background_march", "box_span", "distant_boundaries", "empty_rays", "model_layers",
+           "render_actors", "render_chunked", "render_distant", "render_rays"]

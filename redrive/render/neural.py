@@ -38,7 +38,7 @@ import torch
 
 from redrive.errors import RedriveError
 from redrive.recon.model import SceneModel
-from redrive.recon.renderer import ActorLayer, render_chunked
+from redrive.recon.renderer import ActorLayer, empty_rays, model_layers, render_actors, render_chunked, render_distant
 from redrive.render.surface import MeshCache, SurfaceConfig, SurfaceRenderer, checkpoint_key
 from redrive.scene.graph import SceneGraph
 
@@ -63,6 +63,11 @@ class CameraBand:
     are rendered again along their whole length."""
     chunk: int = 1 << 16
     """Rays per band-rendering call."""
+    shade_surface: bool = True
+    """Where the background is opaque across the band (judged from its SDF at the band's two
+    ends), shade it once at the hit moved onto the SDF's zero (a Newton step) instead of volume
+    rendering the band; actors in front are still volume rendered, with the shaded background
+    behind them. False: every hit ray's band is volume rendered."""
 
 
 @dataclass
@@ -219,20 +224,25 @@ class NeuralScene:
     def _layers(self, layers):
         return self.layers if layers is None else layers
 
+    def _all_layers(self, layers: list[ActorLayer] | None) -> list[ActorLayer]:
+        """``layers`` resolved down to a list (None: the reconstruction's own actors)."""
+        return model_layers(self.model) if layers is None else layers
+
     # ------------------------------------------------------------------ sensors
     @torch.no_grad()
     def camera(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, camera_name: str | None = None,
                layers: list[ActorLayer] | None = None, far: torch.Tensor | None = None,
                appearance: str = "nearest", progress: str | None = None) -> CameraRender:
-        """Volume-render camera rays ``[N]`` (scene frame) with the appearance of ``camera_name``.
+        """Render camera rays ``[N]`` (scene frame) with the appearance of ``camera_name``.
 
-        With ``band`` (the default) the rays are first cast on the background mesh; where one
-        hits it, the background is volume rendered only in a thin band around that hit (a few
-        samples instead of dozens: everything in front of it is empty space, everything behind it
-        hidden), actors in front of it as always (their boxes' own samples), and the sky fills
-        what is left. Rays that miss the mesh, and rays whose band leaves more than
-        ``band.max_transmittance`` (the surface is not opaque there), are rendered along their
-        whole length.
+        With ``band`` (the default) the rays are first cast on the background mesh. Where one hits
+        it and the background field is opaque across the band around the hit, the background is
+        shaded once at the hit (``band.shade_surface``) and only the actors in front of it are
+        volume rendered; where the field is not that opaque, the background is volume rendered in
+        the band (a few samples instead of dozens: everything in front of it is empty space,
+        everything behind it hidden), actors in front of it as always, and the sky fills what is
+        left. Rays that miss the mesh, and rays whose band leaves more than
+        ``band.max_transmittance``, are rendered along their whole length.
         """
         layers = self._layers(layers)
         o, d, times = (x.float().contiguous() for x in (o, d, times))
@@ -244,6 +254,17 @@ class NeuralScene:
             if far is not None:
                 t = torch.where(t < far, t, math.inf)
             idx = torch.nonzero(torch.isfinite(t)).squeeze(1)
+            if idx.numel() and self.band.shade_surface:
+                tr, colour, opaque = self._background_surface(o[idx], d[idx], t[idx], normal[idx])
+                own, tr, colour = idx[opaque], tr[opaque], colour[opaque]
+                if own.numel():
+                    # actors in front of the shaded surface, volume rendered; the surface behind them
+                    r = render_actors(self.model, o[own], d[own], times[own], self._all_layers(layers), tr)
+                    rgb[own] = r.rgb + (1.0 - r.opacity)[:, None] * colour
+                    opacity[own] = 1.0
+                    depth[own] = r.opacity * r.depth + (1.0 - r.opacity) * tr
+                    full[own] = False
+                idx = idx[~opaque]
             if idx.numel():
                 t = t[idx]
                 half = self.band.half_width_m / (d[idx] * normal[idx]).sum(-1).abs().clamp_min(self.band.min_cos)
@@ -259,6 +280,13 @@ class NeuralScene:
                 opacity[own], depth[own] = r["opacity"][ok], r["depth"][ok]
                 full[own] = False
         idx = torch.nonzero(full).squeeze(1)
+        if idx.numel() and self.band is not None and far is None:
+            # rays with nothing but the distant region and the sky on them (most of the sky)
+            open_ = empty_rays(self.model, o[idx], d[idx], times[idx], self._all_layers(layers))
+            own = idx[open_]
+            r = render_distant(self.model, o[own], d[own])
+            rgb[own], opacity[own], depth[own] = r.rgb, r.opacity, r.depth
+            idx = idx[~open_]
         if idx.numel():
             r = render_chunked(self.model, o[idx], d[idx], times[idx], self.chunk, layers=layers,
                                far=None if far is None else far[idx], progress=progress, need_lidar=False)
@@ -269,6 +297,35 @@ class NeuralScene:
         weight = torch.ones_like(opacity) if far is None else torch.where(torch.isinf(far), 1.0, opacity)
         rgb = (rgb @ mat.T + off * weight[:, None]).clamp(0.0, 1.0)
         return CameraRender(rgb, opacity, depth)
+
+    def _background_surface(self, o: torch.Tensor, d: torch.Tensor, t: torch.Tensor,
+                            normal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The background at ``[K]`` rays' mesh hits ``t`` (mesh ``normal``): the distance of the
+        SDF's zero (the hit moved by one Newton step) ``[K]``, the colour at the hit ``[K, 3]`` (no
+        appearance correction; zero where not opaque) and whether the field is opaque across the
+        band there ``[K]`` (the NeuS opacity, at the renderer's sharpness, of the interval between
+        the band's ends). The colour is read at the mesh hit rather than at the refined point: one
+        field query fewer, 0.06 dB on the background pixels of held-out frames."""
+        bg, band = self.model.background, self.band
+        inv_s = self.model.inv_s
+        cos = (d * normal).sum(-1).abs()
+        half = band.half_width_m / cos.clamp_min(band.min_cos)
+        t_out, colour = t.clone(), torch.zeros(t.shape[0], 3)
+        opaque = torch.zeros(t.shape[0], dtype=torch.bool)
+        for i in range(0, t.shape[0], band.chunk):
+            sl = slice(i, i + band.chunk)
+            oo, dd, tt, hh = o[sl], d[sl], t[sl], half[sl]
+            ends = torch.stack([tt - hh, tt + hh])  # [2, k]
+            sdf = bg.sdf((oo[None] + dd[None] * ends[..., None]).reshape(-1, 3)).reshape(2, -1)
+            front, back = torch.sigmoid(sdf[0] * inv_s), torch.sigmoid(sdf[1] * inv_s)
+            alpha = ((front - back + 1e-5) / (front + 1e-5)).clamp(0.0, 1.0)
+            ok = torch.nonzero(1.0 - alpha <= band.max_transmittance).squeeze(1)
+            at, dk = tt[ok], dd[ok]
+            s_hit, feat, enc = bg.query_with_color(oo[ok] + dk * at[:, None])
+            rows = ok + i
+            t_out[rows] = at + SurfaceRenderer.newton_step(s_hit, dk, normal[sl][ok], self.surface.cfg.background_cell_m)
+            colour[rows], opaque[rows] = bg.color(feat, enc, dk), True
+        return t_out, colour, opaque
 
     @torch.no_grad()
     def lidar(self, o: torch.Tensor, d: torch.Tensor, times: torch.Tensor, surface: bool = True,

@@ -437,7 +437,7 @@ class SurfaceRenderer:
             sdf, f = model.background.query(p)
             feats[bg] = f
             if cfg.refine:
-                t[bg] += self._newton(sdf, d[bg], normal[bg], cfg.background_cell_m)
+                t[bg] += self.newton_step(sdf, d[bg], normal[bg], cfg.background_cell_m)
         for li, layer in enumerate(layers):
             idx = torch.nonzero((owner == 1) & (act_layer == li)).squeeze(1)
             if idx.numel() == 0:
@@ -446,7 +446,7 @@ class SurfaceRenderer:
             feats[idx] = f
             if cfg.refine:
                 # boxes are rigid: d . n is the same in the scene frame as in the box frame
-                t[idx] += self._newton(sdf, d[idx], normal[idx], cfg.actor_cell_m)
+                t[idx] += self.newton_step(sdf, d[idx], normal[idx], cfg.actor_cell_m)
         # rays that miss every mesh: the distant region, as the volume renderer samples it
         if cfg.distant and model.distant is not None:
             miss = torch.nonzero(owner == -1).squeeze(1)
@@ -469,7 +469,7 @@ class SurfaceRenderer:
                            torch.where(mesh_hit[:, None], normal, 0.0))
 
     @staticmethod
-    def _newton(sdf: torch.Tensor, d: torch.Tensor, normal: torch.Tensor, cell: float) -> torch.Tensor:
+    def newton_step(sdf: torch.Tensor, d: torch.Tensor, normal: torch.Tensor, cell: float) -> torch.Tensor:
         """Step along the ray to the SDF's zero: ``sdf / |d . n|`` (n: the mesh's normal), within a cell."""
         cos = (d * normal).sum(-1).abs().clamp_min(0.2)
         return (sdf / cos).clamp(-cell, cell)

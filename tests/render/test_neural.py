@@ -215,3 +215,48 @@ def test_band_camera_rendering_matches_whole_rays(neural_scene, tiny_run):
     print(f"band vs whole rays {psnr:.1f} dB, {float(banded):.0%} banded")
     assert psnr > 30.0, psnr
     assert float((fast.opacity - full.opacity).abs().median()) < 0.01
+
+
+def test_dense_actor_rendering_matches_render_rays(neural_scene, tiny_run):
+    """``render_actors`` (each box hit composited densely, hits one after the other) draws the
+    actors in front of a surface as ``render_rays`` does with its packed, merged samples."""
+    from redrive.log import DriveLog
+    from redrive.recon.renderer import model_layers, render_actors, render_chunked
+
+    log = DriveLog.open(tiny_run[0])
+    f = camera_frame(log, neural_scene.graph, "front", 1, 1, False)
+    o, d, t = _t(f["origins"]), _t(f["directions"]), _t(f["times"])
+    stop, _ = neural_scene.surface.background_hits(o, d)
+    keep = torch.nonzero(torch.isfinite(stop)).squeeze(1)
+    o, d, t, stop = o[keep], d[keep], t[keep], stop[keep]
+    model = neural_scene.model
+    dense = render_actors(model, o, d, t, model_layers(model), stop, chunk=97)  # several chunks
+    with torch.no_grad():
+        packed = render_chunked(model, o, d, t, 1 << 14, far=stop, bg_near=torch.full_like(stop, math.inf),
+                                need_lidar=False)
+    assert float(packed["opacity"].max()) > 0.9  # actors are in view
+    torch.testing.assert_close(dense.opacity, packed["opacity"], atol=2e-3, rtol=0)
+    torch.testing.assert_close(dense.rgb, packed["rgb"], atol=2e-3, rtol=0)
+    seen = packed["opacity"] > 0.5
+    torch.testing.assert_close(dense.depth[seen], packed["depth"][seen], atol=1e-2, rtol=0)
+
+
+def test_sky_rays_render_as_distant_region_and_sky(neural_scene, tiny_run):
+    """Rays with no background sample and no actor box (``empty_rays``: most of the sky) are
+    rendered by ``render_distant`` exactly as ``render_rays`` renders them."""
+    from redrive.log import DriveLog
+    from redrive.recon.renderer import empty_rays, model_layers, render_chunked, render_distant
+
+    log = DriveLog.open(tiny_run[0])
+    f = camera_frame(log, neural_scene.graph, "front", 1, 1, False)
+    o, d, t = _t(f["origins"]), _t(f["directions"]), _t(f["times"])
+    model = neural_scene.model
+    empty = empty_rays(model, o, d, t, model_layers(model))
+    # a young run keeps most of the sky's cells occupied (no LiDAR ray crossed them): few rays
+    assert 20 <= int(empty.sum()) < len(empty)
+    o, d, t = o[empty], d[empty], t[empty]
+    fast = render_distant(model, o, d)
+    with torch.no_grad():
+        full = render_chunked(model, o, d, t, 1 << 14, need_lidar=False)
+    torch.testing.assert_close(fast.rgb, full["rgb"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast.opacity, full["opacity"], atol=1e-4, rtol=0)
