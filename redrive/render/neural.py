@@ -37,12 +37,17 @@ import numpy as np
 import torch
 
 from redrive.errors import RedriveError
+from redrive.ops import neus_alpha
 from redrive.recon.model import SceneModel
 from redrive.recon.renderer import ActorLayer, empty_rays, model_layers, render_actors, render_chunked, render_distant
 from redrive.render.surface import MeshCache, SurfaceConfig, SurfaceRenderer, checkpoint_key
 from redrive.scene.graph import SceneGraph
 
 APPEARANCE_MODES = ("nearest", "mean")
+SURFACE_CHECK_SAMPLES = 2
+"""Samples across the band with which a mesh hit's opacity is judged before it is shaded (on
+held-out frames of the default run, 2 and 3 samples give the same pictures to 0.006 dB; 3 send
+twice as many rays on to the band)."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,10 @@ class CameraBand:
     chunk: int = 1 << 16
     """Rays per band-rendering call."""
     shade_surface: bool = True
-    """Where the background is opaque across the band (judged from its SDF at the band's two
-    ends), shade it once at the hit moved onto the SDF's zero (a Newton step) instead of volume
-    rendering the band; actors in front are still volume rendered, with the shaded background
-    behind them. False: every hit ray's band is volume rendered."""
+    """Where the background is opaque across the band (its opacity estimated from a few samples
+    as the renderer would), shade it once at the mesh hit instead of volume rendering the band;
+    actors in front are still volume rendered, with the shaded background behind them. False:
+    every hit ray's band is volume rendered."""
 
 
 @dataclass
@@ -303,23 +308,28 @@ class NeuralScene:
         """The background at ``[K]`` rays' mesh hits ``t`` (mesh ``normal``): the distance of the
         SDF's zero (the hit moved by one Newton step) ``[K]``, the colour at the hit ``[K, 3]`` (no
         appearance correction; zero where not opaque) and whether the field is opaque across the
-        band there ``[K]`` (the NeuS opacity, at the renderer's sharpness, of the interval between
-        the band's ends). The colour is read at the mesh hit rather than at the refined point: one
-        field query fewer, 0.06 dB on the background pixels of held-out frames."""
+        band there ``[K]``: its transmittance, estimated from ``SURFACE_CHECK_SAMPLES`` samples as
+        the renderer estimates it, at most ``band.max_transmittance``. The colour is read at the
+        mesh hit rather than at the refined point: one field query fewer, 0.06 dB on the
+        background pixels of held-out frames."""
         bg, band = self.model.background, self.band
         inv_s = self.model.inv_s
-        cos = (d * normal).sum(-1).abs()
-        half = band.half_width_m / cos.clamp_min(band.min_cos)
+        half = band.half_width_m / (d * normal).sum(-1).abs().clamp_min(band.min_cos)
         t_out, colour = t.clone(), torch.zeros(t.shape[0], 3)
         opaque = torch.zeros(t.shape[0], dtype=torch.bool)
         for i in range(0, t.shape[0], band.chunk):
             sl = slice(i, i + band.chunk)
             oo, dd, tt, hh = o[sl], d[sl], t[sl], half[sl]
-            ends = torch.stack([tt - hh, tt + hh])  # [2, k]
-            sdf = bg.sdf((oo[None] + dd[None] * ends[..., None]).reshape(-1, 3)).reshape(2, -1)
-            front, back = torch.sigmoid(sdf[0] * inv_s), torch.sigmoid(sdf[1] * inv_s)
-            alpha = ((front - back + 1e-5) / (front + 1e-5)).clamp(0.0, 1.0)
-            ok = torch.nonzero(1.0 - alpha <= band.max_transmittance).squeeze(1)
+            K = SURFACE_CHECK_SAMPLES
+            step = 2.0 * hh / K
+            mids = (tt - hh)[None] + step[None] * (torch.arange(K, dtype=torch.float32)[:, None] + 0.5)  # [K, k]
+            sdf = bg.sdf((oo[None] + dd[None] * mids[..., None]).reshape(-1, 3)).reshape(K, -1)
+            # the band's opacity as the renderer estimates it (NeuS alpha per interval, the
+            # directional derivative from the next midpoint, the last one's from the previous)
+            slope = (sdf[1:] - sdf[:-1]) / step[None]
+            slope = torch.cat([slope, slope[-1:]]).clamp(-1.0, 0.0)
+            alpha = neus_alpha(sdf.reshape(-1), slope.reshape(-1), step.repeat(K), inv_s).reshape(K, -1)
+            ok = torch.nonzero(torch.prod(1.0 - alpha, dim=0) <= band.max_transmittance).squeeze(1)
             at, dk = tt[ok], dd[ok]
             s_hit, feat, enc = bg.query_with_color(oo[ok] + dk * at[:, None])
             rows = ok + i
