@@ -44,11 +44,6 @@ class FieldConfig:
     """How far the distant region reaches, metres."""
     sky_frequencies: int = 4
     """Frequencies of the sky model's positional encoding of the view direction."""
-    sky_encoding: str = "direction"
-    """What the sky model's frequencies encode: ``direction`` (each component of the unit view
-    direction) or ``elevation`` (the elevation angle alone; the azimuth enters only through the
-    direction itself, so the sky varies slowly around the horizon and fills directions that
-    every frame saw blocked, e.g. behind a lead car, from the same elevation elsewhere)."""
 
 
 @dataclass
@@ -223,12 +218,7 @@ def preset(name: str, overrides: list[str] | None = None) -> ReconConfig:
     if name not in PRESETS:
         raise RedriveError(f"unknown recon preset {name!r}; choose one of: {', '.join(PRESETS)}")
     cfg = apply_overrides(ReconConfig(preset=name), PRESETS[name])
-    cfg = apply_overrides(cfg, list(overrides or []))
-    for field_name, value, allowed in (("background.sky_encoding", cfg.background.sky_encoding, ("direction", "elevation")),
-                                       ("sky_mask", cfg.sky_mask, ("auto", "none"))):
-        if value not in allowed:
-            raise RedriveError(f"recon config: field {field_name!r} = {value!r}: choose one of {', '.join(allowed)}")
-    return cfg
+    return apply_overrides(cfg, list(overrides or []))
 
 
 __all__ = ["ActorConfig", "EvalConfig", "FieldConfig", "LossConfig", "PRESETS", "ReconConfig", "SamplingConfig",

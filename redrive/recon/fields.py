@@ -138,27 +138,15 @@ class DistantField(nn.Module):
 
 
 class SkyField(nn.Module):
-    """Sky colour as a function of the view direction only.
+    """Sky colour as a function of the view direction only."""
 
-    ``encoding="direction"``: sines and cosines of each direction component at ``frequencies``
-    octaves; ``"elevation"``: of the elevation angle only, beside the direction itself (the
-    azimuth then acts only linearly on the first layer: the sky changes slowly along the
-    horizon)."""
-
-    def __init__(self, frequencies: int, hidden: int, encoding: str = "direction"):
+    def __init__(self, frequencies: int, hidden: int):
         super().__init__()
-        if encoding not in ("direction", "elevation"):
-            raise ValueError(f"sky encoding must be 'direction' or 'elevation', got {encoding!r}")
-        self.encoding = encoding
         self.register_buffer("freqs", 2.0 ** torch.arange(frequencies, dtype=torch.float32) * math.pi)
-        n_enc = 3 if encoding == "direction" else 1
-        self.net = _mlp(3 + 2 * n_enc * frequencies, hidden, 3)
+        self.net = _mlp(3 + 6 * frequencies, hidden, 3)
 
     def forward(self, directions: torch.Tensor) -> torch.Tensor:
-        if self.encoding == "direction":
-            x = directions[:, :, None] * self.freqs
-        else:  # elevation in [-1, 1]
-            x = (torch.asin(directions[:, 2].clamp(-1.0, 1.0)) * (2.0 / math.pi))[:, None, None] * self.freqs
+        x = directions[:, :, None] * self.freqs
         enc = torch.cat([directions, torch.sin(x).flatten(1), torch.cos(x).flatten(1)], dim=-1)
         return torch.sigmoid(run_mlp(self.net, enc))
 

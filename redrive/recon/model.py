@@ -69,7 +69,7 @@ class SceneModel(nn.Module):
         self.background = SDFField(lo, hi, f.levels, f.log2_hashmap_size, f.base_resolution, f.finest_cell_m,
                                    f.hidden, f.geo_features, color_from_grid=f.color_from_grid)
         self.distant = DistantField(lo, hi, f.hidden) if f.distant else None
-        self.sky = SkyField(f.sky_frequencies, f.hidden, f.sky_encoding)
+        self.sky = SkyField(f.sky_frequencies, f.hidden)
         self.actor_ids = list(scene.actors) if a.enabled else []
         half = torch.tensor(np.array([scene.actors[i].size for i in self.actor_ids]).reshape(-1, 3) / 2.0,
                             dtype=torch.float32)

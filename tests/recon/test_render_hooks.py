@@ -95,24 +95,3 @@ def test_far_stops_rays_and_leaves_the_rest_to_the_caller(model_and_rays):
         black = _render(model, o, d, times, far=far)
         model.sky.net[-1].bias.zero_()
     torch.testing.assert_close(black["rgb"], stopped["rgb"])
-
-
-def test_sky_elevation_encoding_sees_azimuth_only_through_the_direction():
-    """``sky_encoding="elevation"``: the frequencies encode the elevation alone, so with the
-    first layer's weights on the raw direction zeroed, two directions at one elevation get one
-    colour (the ``direction`` encoding tells them apart)."""
-    import math
-
-    import torch
-
-    from redrive.recon.fields import SkyField
-
-    el, az = math.radians(3.0), torch.tensor([0.0, 2.0])
-    d = torch.stack([math.cos(el) * torch.cos(az), math.cos(el) * torch.sin(az), torch.full_like(az, math.sin(el))], -1)
-    torch.manual_seed(0)
-    for encoding, same in (("elevation", True), ("direction", False)):
-        sky = SkyField(4, 16, encoding)
-        with torch.no_grad():
-            sky.net[0].weight[:, :3] = 0.0
-            c = sky(d)
-        assert torch.allclose(c[0], c[1]) == same, encoding
