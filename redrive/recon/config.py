@@ -192,6 +192,9 @@ class ReconConfig:
     stand-in for a segmentation mask), ``none``."""
 
 
+SKY_MASKS = ("auto", "none")
+"""Values of ``ReconConfig.sky_mask``."""
+
 PRESETS: dict[str, list[str]] = {
     "fast": [
         "background.color_from_grid=true", "train.steps=600", "train.camera_rays=2048", "train.lidar_rays=1024", "train.lr=0.02",
@@ -218,7 +221,10 @@ def preset(name: str, overrides: list[str] | None = None) -> ReconConfig:
     if name not in PRESETS:
         raise RedriveError(f"unknown recon preset {name!r}; choose one of: {', '.join(PRESETS)}")
     cfg = apply_overrides(ReconConfig(preset=name), PRESETS[name])
-    return apply_overrides(cfg, list(overrides or []))
+    cfg = apply_overrides(cfg, list(overrides or []))
+    if cfg.sky_mask not in SKY_MASKS:
+        raise RedriveError(f"recon config: field 'sky_mask' = {cfg.sky_mask!r}: choose one of {', '.join(SKY_MASKS)}")
+    return cfg
 
 
 __all__ = ["ActorConfig", "EvalConfig", "FieldConfig", "LossConfig", "PRESETS", "ReconConfig", "SamplingConfig",
