@@ -226,11 +226,11 @@ class NeuralScene:
     def world_from_scene(self) -> np.ndarray:
         return self.model.scene.world_from_scene
 
-    def _layers(self, layers):
-        return self.layers if layers is None else layers
-
-    def _all_layers(self, layers: list[ActorLayer] | None) -> list[ActorLayer]:
-        """``layers`` resolved down to a list (None: the reconstruction's own actors)."""
+    def _layers(self, layers: list[ActorLayer] | None) -> list[ActorLayer]:
+        """The actor layers to render: ``layers``, else this scene's (``with_layers``), else the
+        reconstruction's own actors."""
+        if layers is None:
+            layers = self.layers
         return model_layers(self.model) if layers is None else layers
 
     # ------------------------------------------------------------------ sensors
@@ -264,7 +264,7 @@ class NeuralScene:
                 own, tr, colour = idx[opaque], tr[opaque], colour[opaque]
                 if own.numel():
                     # actors in front of the shaded surface, volume rendered; the surface behind them
-                    r = render_actors(self.model, o[own], d[own], times[own], self._all_layers(layers), tr)
+                    r = render_actors(self.model, o[own], d[own], times[own], layers, tr)
                     rgb[own] = r.rgb + (1.0 - r.opacity)[:, None] * colour
                     opacity[own] = 1.0
                     depth[own] = r.opacity * r.depth + (1.0 - r.opacity) * tr
@@ -287,7 +287,7 @@ class NeuralScene:
         idx = torch.nonzero(full).squeeze(1)
         if idx.numel() and self.band is not None and far is None:
             # rays with nothing but the distant region and the sky on them (most of the sky)
-            open_ = empty_rays(self.model, o[idx], d[idx], times[idx], self._all_layers(layers))
+            open_ = empty_rays(self.model, o[idx], d[idx], times[idx], layers)
             own = idx[open_]
             r = render_distant(self.model, o[own], d[own])
             rgb[own], opacity[own], depth[own] = r.rgb, r.opacity, r.depth
