@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-ext": ("redrive.ops.build_command", "build the native kernels now (CPU; --cuda: nvcc compile of the CUDA sources)"),
 }
 
+ALIASES: dict[str, str] = {"reconstruct": "recon", "evaluate": "eval"}
+"""Long names accepted for the commands whose names are short (alias -> command)."""
+
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported (all of them are listed for --help)."""
@@ -36,7 +39,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        aliases = [a for a, target in ALIASES.items() if target == name]
+        p = sub.add_parser(name, aliases=aliases, help=help_text, description=help_text)
         if name == command:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
@@ -47,6 +51,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    command = ALIASES.get(command, command)
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     try:
         return int(args._run(args) or 0)
