@@ -130,12 +130,12 @@ inline __m256i bit_at(const uint32_t* words, __m256i idx) {
     return _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(idx, _mm256_set1_epi32(31))), _mm256_set1_epi32(1));
 }
 
-// rd::march_steps for 16 rays at a time (two groups of 8 AVX2 lanes): each lane takes one step per iteration (the same float
-// operations, so the same samples up to FMA contraction), and a lane whose ray ends takes the
-// next ray of the block at once, so the lanes stay busy while rays of different lengths finish.
-// A step has no branches: the occupancy tests are gathers, the empty-space jump and the sample a
-// blend. Every ray's samples go to its lane's scratch and join the block's buffers when it ends;
-// `first[r - r0]` records where in them.
+// rd::march_steps for 16 rays at a time (two groups of 8 AVX2 lanes): each lane takes one step
+// per iteration (the same float operations, so the same samples up to FMA contraction), and a
+// lane whose ray ends takes the next ray of the block at once, so the lanes stay busy while rays
+// of different lengths finish. A step has no branches: the occupancy tests are gathers, the
+// empty-space jump and the sample a blend. Every ray's samples go to its lane's scratch and join
+// the block's buffers when it ends; `first[r - r0]` records where in them.
 class LaneMarcher {
   public:
     // Two groups of 8 lanes: each step is one long latency chain (position, cell, two gathers,

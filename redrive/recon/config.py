@@ -7,6 +7,7 @@ Every option is a dataclass field with a docstring; ``redrive recon --print-conf
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from redrive.config import apply_overrides
 from redrive.errors import RedriveError
@@ -187,13 +188,10 @@ class ReconConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    sky_mask: str = "auto"
+    sky_mask: Literal["auto", "none"] = "auto"
     """Where sky pixels come from: ``auto`` (ground-truth depth = inf when the log has it, as a
     stand-in for a segmentation mask), ``none``."""
 
-
-SKY_MASKS = ("auto", "none")
-"""Values of ``ReconConfig.sky_mask``."""
 
 PRESETS: dict[str, list[str]] = {
     "fast": [
@@ -221,10 +219,7 @@ def preset(name: str, overrides: list[str] | None = None) -> ReconConfig:
     if name not in PRESETS:
         raise RedriveError(f"unknown recon preset {name!r}; choose one of: {', '.join(PRESETS)}")
     cfg = apply_overrides(ReconConfig(preset=name), PRESETS[name])
-    cfg = apply_overrides(cfg, list(overrides or []))
-    if cfg.sky_mask not in SKY_MASKS:
-        raise RedriveError(f"recon config: field 'sky_mask' = {cfg.sky_mask!r}: choose one of {', '.join(SKY_MASKS)}")
-    return cfg
+    return apply_overrides(cfg, list(overrides or []))
 
 
 __all__ = ["ActorConfig", "EvalConfig", "FieldConfig", "LossConfig", "PRESETS", "ReconConfig", "SamplingConfig",

@@ -61,6 +61,24 @@ def distant_boundaries(model: SceneModel, o: torch.Tensor, d: torch.Tensor, far:
     return b
 
 
+COLOUR_MIN_WEIGHT = 1e-4
+"""Samples whose compositing weight is not above this get no colour query (most samples lie in
+front of or behind surfaces; their colour would not show)."""
+
+
+def _dense_composite(alpha: torch.Tensor, colour_of) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of opacities ``[R, S]`` composited front to back: weights ``[R, S]`` and colour
+    ``[R, 3]``; ``colour_of(samples)`` gives ``[len, 3]`` for flat sample indices (row-major) and
+    is asked only for samples weighing more than ``COLOUR_MIN_WEIGHT``."""
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha[:, :-1]], dim=1), dim=1)
+    w = alpha * trans
+    colour = torch.zeros(w.numel(), 3)
+    live = torch.nonzero(w.reshape(-1) > COLOUR_MIN_WEIGHT).squeeze(1)
+    if live.numel():
+        colour[live] = colour_of(live)
+    return w, (w[..., None] * colour.reshape(*w.shape, 3)).sum(1)
+
+
 def box_span(o: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry and exit distances ``[N]`` of rays through an axis-aligned box (entry >= 0)."""
     inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
@@ -113,6 +131,18 @@ def _neus_cos(sdf: torch.Tensor, s: PackedSamples) -> torch.Tensor:
     lonely = torch.isnan(torch.cat([fwd, fwd.new_full((1,), float("nan"))]))
     cos = torch.where(lonely & ~torch.isnan(back), back, cos)
     return cos.clamp(-1.0, 0.0)
+
+
+def dense_neus_alpha(sdf: torch.Tensor, dt: torch.Tensor, inv_s: torch.Tensor) -> torch.Tensor:
+    """NeuS opacities ``[R, S]`` of rows of evenly spaced samples (SDF ``[R, S]``, spacing
+    ``dt [R]``), the directional derivative from the next sample, the last one's from the previous
+    (as ``_neus_cos`` for packed samples)."""
+    S = sdf.shape[1]
+    cos = torch.full_like(sdf, -1.0)
+    if S > 1:
+        slope = (sdf[:, 1:] - sdf[:, :-1]) / dt[:, None].clamp_min(1e-6)
+        cos = torch.cat([slope, slope[:, -1:]], dim=1).clamp(-1.0, 0.0)
+    return neus_alpha(sdf.reshape(-1), cos.reshape(-1), dt.repeat_interleave(S), inv_s).reshape(sdf.shape)
 
 
 def _median_depth(weights: torch.Tensor, t: torch.Tensor, offsets: torch.Tensor, n: int) -> torch.Tensor:
@@ -289,7 +319,7 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         sizes = [c.shape[0] for _, c, _, _ in colour_in]
         set_id = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))[perm]
         first = torch.tensor([0] + sizes[:-1]).cumsum(0)
-        live = weights.detach() > 1e-4
+        live = weights.detach() > COLOUR_MIN_WEIGHT
         colour = torch.zeros(weights.shape[0], 3)
         for j, (colour_fn, feat, enc, vec) in enumerate(colour_in):
             idx = torch.nonzero(live & (set_id == j)).squeeze(1)
@@ -340,20 +370,9 @@ def render_actors(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: to
             lo = torch.einsum("hij,hj->hi", T[:, :, :3], o[ri]) + T[:, :, 3]
             ld = torch.einsum("hij,hj->hi", T[:, :, :3], d[ri])
             sdf, feat, enc = fields.query_along(lo, ld, tm, poses.field_index[ai])
-            sdf = sdf.reshape(-1, S)
-            # directional derivative: forward difference, the last sample the backward one
-            cos = torch.full_like(sdf, -1.0)
-            if S > 1:
-                slope = (sdf[:, 1:] - sdf[:, :-1]) / dt[:, None].clamp_min(1e-6)
-                cos = torch.cat([slope, slope[:, -1:]], dim=1).clamp(-1.0, 0.0)
-            alpha = neus_alpha(sdf.reshape(-1), cos.reshape(-1), dt.repeat_interleave(S), model.inv_s).reshape(-1, S)
-            trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha[:, :-1]], dim=1), dim=1)
-            w = alpha * trans  # [H, S]
-            live = torch.nonzero(w.reshape(-1) > 1e-4).squeeze(1)
-            colour = torch.zeros(w.numel(), 3)
-            if live.numel():  # colour only where a sample contributes
-                colour[live] = fields.color(feat[live], None if enc is None else enc[live], ld[live // S])
-            hits_all.append((ri, t0, (w[..., None] * colour.reshape(-1, S, 3)).sum(1), w.sum(1), (w * tm).sum(1)))
+            alpha = dense_neus_alpha(sdf.reshape(-1, S), dt, model.inv_s)
+            w, h_rgb = _dense_composite(alpha, lambda k: fields.color(feat[k], None if enc is None else enc[k], ld[k // S]))
+            hits_all.append((ri, t0, h_rgb, w.sum(1), (w * tm).sum(1)))
     rgb, opacity, depth = torch.zeros(n, 3), torch.zeros(n), torch.zeros(n)
     if hits_all:
         ri, t0, h_rgb, h_op, h_depth = (torch.cat(x) for x in zip(*hits_all))
@@ -407,14 +426,9 @@ def render_distant(model: SceneModel, o: torch.Tensor, d: torch.Tensor) -> Rende
     mid = 0.5 * (b[:, :-1] + b[:, 1:])
     density, feat = model.distant.query(torch.addcmul(o[:, None, :], d[:, None, :], mid[..., None]).reshape(-1, 3))
     alpha = 1.0 - torch.exp(-density.reshape(n, K) * (b[:, 1:] - b[:, :-1]))
-    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha[:, :-1]], dim=1), dim=1)
-    w = alpha * trans
-    colour = torch.zeros(n * K, 3)
-    live = torch.nonzero(w.reshape(-1) > 1e-4).squeeze(1)
-    if live.numel():  # colour only where a sample contributes
-        colour[live] = model.distant.color(feat[live], None, d[live // K])
+    w, rgb = _dense_composite(alpha, lambda k: model.distant.color(feat[k], None, d[k // K]))
     opacity = w.sum(1)
-    rgb = (w[..., None] * colour.reshape(n, K, 3)).sum(1) + (1.0 - opacity)[:, None] * model.sky(d)
+    rgb = rgb + (1.0 - opacity)[:, None] * model.sky(d)
     return RenderOutput(rgb, (w * mid).sum(1) / opacity.clamp_min(1e-4), None, opacity, None)
 
 
@@ -443,5 +457,5 @@ def render_chunked(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: t
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-__all__ = ["ActorLayer", "RenderOutput", "background_march", "box_span", "distant_boundaries", "empty_rays", "model_layers",
-           "render_actors", "render_chunked", "render_distant", "render_rays"]
+__all__ = ["ActorLayer", "RenderOutput", "background_march", "box_span", "dense_neus_alpha", "distant_boundaries", "empty_rays",
+           "model_layers", "render_actors", "render_chunked", "render_distant", "render_rays"]

@@ -114,7 +114,7 @@ def test_config_errors_are_clear(tiny_log, tmp_path, capsys):
     assert main(["recon", str(tiny_log), "--out", str(tmp_path / "r"), "--set", "train.stepz=3"]) == 2
     assert "stepz" in capsys.readouterr().err
     assert main(["recon", str(tiny_log), "--out", str(tmp_path / "r"), "--set", "sky_mask=segmentation"]) == 2
-    assert "field 'sky_mask' = 'segmentation': choose one of auto, none" in capsys.readouterr().err
+    assert "field 'sky_mask' = 'segmentation': must be one of 'auto', 'none'" in capsys.readouterr().err
     assert main(["recon", str(tiny_log), "--out", str(tmp_path / "r"), "--print-config"]) == 0
     assert "camera_rays" in capsys.readouterr().out
 
