@@ -98,7 +98,8 @@ def test_inserted_mesh_is_labelled_seen_and_hit_by_the_lidar(tiny_run, original,
     t0 = float(times["lidar_top"][0])
     pts = _lidar_points(scene, out)
     box = node.trajectory.at(t0 + 0.05)
-    above_road = (pts - box[:3, 3]) @ box[:3, 2] > -node.size[2] / 2 + 0.2  # leave out the road under it
+    # leave out the road beside and under it: the 300-step road is bumpy by up to ~0.45 m there
+    above_road = (pts - box[:3, 3]) @ box[:3, 2] > -node.size[2] / 2 + 0.5
     near = inside_box(pts, box, node.size, 1.0) & above_road
     on = inside_box(pts, box, node.size, 0.1)
     assert on.sum() > 8 and on.sum() >= 0.9 * near.sum(), (on.sum(), near.sum())

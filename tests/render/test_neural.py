@@ -248,11 +248,13 @@ def test_sky_rays_render_as_distant_region_and_sky(neural_scene, tiny_run):
     from redrive.recon.renderer import empty_rays, model_layers, render_chunked, render_distant
 
     log = DriveLog.open(tiny_run[0])
-    f = camera_frame(log, neural_scene.graph, "front", 1, 1, False)
-    o, d, t = _t(f["origins"]), _t(f["directions"]), _t(f["times"])
+    frames = [camera_frame(log, neural_scene.graph, "front", i, 1, False) for i in (1, 3, 5)]
+    o, d, t = (_t(np.concatenate([f[k] for f in frames])) for k in ("origins", "directions", "times"))
     model = neural_scene.model
     empty = empty_rays(model, o, d, t, model_layers(model))
-    # a young run keeps most of the sky's cells occupied (no LiDAR ray crossed them): few rays
+    # a young run keeps most of the sky's cells occupied (no LiDAR ray crossed them): few rays,
+    # how many depends on the training's numerics (frame 1 alone had 20 or more, then 15 once the
+    # table gradients were summed in another order), so three frames
     assert 20 <= int(empty.sum()) < len(empty)
     o, d, t = o[empty], d[empty], t[empty]
     fast = render_distant(model, o, d)
