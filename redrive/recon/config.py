@@ -134,8 +134,9 @@ class TrainConfig:
     """Optimisation."""
 
     steps: int = 3400
-    """Optimisation steps (the default preset: ~0.3 s per step on the quiet 2-core machine,
-    ~17 minutes; held-out PSNR still rises by ~0.1 dB per 250 steps at 2600)."""
+    """Optimisation steps (the default preset: 0.26-0.32 s per step on the quiet 2-core
+    machine, whose speed drifts by ~20 % between hours: 15-18 minutes; held-out PSNR still rises
+    by ~0.1 dB per 250 steps at 2600, and 3900 steps gave +0.12 dB but 1261 s on a slow hour)."""
     camera_rays: int = 2048
     """Camera rays per step."""
     lidar_rays: int = 1024
