@@ -101,7 +101,7 @@ std::vector<Tensor> hashgrid_backward(Tensor x, Tensor table, Tensor grad_out, b
         be::hashgrid_backward(p, n, dtype_of(x), dtype_of(table), x.data_ptr(), table.data_ptr(),
                               grad_out.data_ptr(), ptr_or_null<void>(gt), ptr_or_null<void>(gx),
                               RD_STREAM);
-    return {want_table && !into.has_value() ? gt : Tensor(), want_x ? gx : Tensor()};
+    return {into.has_value() ? Tensor() : gt, gx};
 }
 
 std::vector<Tensor> hashgrid_backward_backward(Tensor x, Tensor table, Tensor grad_out, Tensor gg_x,

@@ -168,7 +168,7 @@ def _table_grad_sink(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor | Non
         table.grad = torch.zeros_like(table, memory_format=torch.contiguous_format)
     g = table.grad
     # a gradient with its own graph (left by a create_graph pass) must not change behind autograd
-    return g if g.is_contiguous() and g.dtype == x.dtype and not g.requires_grad else None
+    return g if g.is_contiguous() and not g.requires_grad else None
 
 
 class _HashGridBackwardFn(torch.autograd.Function):
