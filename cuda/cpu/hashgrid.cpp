@@ -161,11 +161,25 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
     {
         const int tid = omp_get_thread_num();
         S* my_gx = gx_parts.for_thread(tid);
+        // This thread's levels of the block's grad_out, level-major: read in place, every level
+        // pass would fetch each point's whole [L * F] row again (4 MiB per block and level for
+        // 16 x 2 features, beyond L2), which bound the backward; copied once per block, each
+        // level then reads its F values per point contiguously.
+        // (Kept per thread across calls: a fresh 2 MiB buffer per call costs its page faults.)
+        const int own = (L - tid + nt - 1) / nt;
+        thread_local std::vector<S> gown;
+        if (gown.size() < (size_t)own * kBlock * F) gown.resize((size_t)own * kBlock * F);
         for (int64_t b = 0; b < n; b += kBlock) {
             const int64_t e = b + kBlock < n ? b + kBlock : n;
-            for (int l = tid; l < L; l += nt) {
+            for (int64_t i = b; i < e; ++i) {
+                const S* row = gout + i * L * F;
+                for (int k = 0, l = tid; l < L; ++k, l += nt)
+                    for (int f = 0; f < F; ++f) gown[((size_t)k * kBlock + (i - b)) * F + f] = row[l * F + f];
+            }
+            for (int k = 0, l = tid; l < L; ++k, l += nt) {
                 const T* lt = table + (size_t)p.offsets[l] * F;
                 S* lg = gtable ? gtable + (size_t)p.offsets[l] * F : nullptr;
+                const S* gk = gown.data() + (size_t)k * kBlock * F;  // point i at (i - b) * F
                 int64_t i = b;
 #if defined(RD_HG_AVX2)
                 if constexpr (simd_supported<F, S, T>()) {
@@ -175,7 +189,7 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                             avx2::Cell8 c;
                             avx2::cell8(p, l, x + 3 * i, c);
                             __m256 g[F];
-                            avx2::load8<F>(gout + (i * L + l) * F, (int64_t)L * F, g);
+                            avx2::load8<F>(gk + (i - b) * F, (int64_t)F, g);
                             __m256 gxv[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
                             avx2::level_backward8<F, T>(c, scale, lt, g, lg, my_gx != nullptr, gxv);
                             if (my_gx) {
@@ -191,7 +205,7 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                 for (; i < e; ++i) {
                     HgCell<S> c;
                     hg_cell(p, l, x + 3 * i, c);
-                    const S* g = gout + (i * L + l) * F;
+                    const S* g = gk + (i - b) * F;
                     S gl[F];
                     for (int f = 0; f < F; ++f) gl[f] = g[f];
                     S gxi[3] = {0, 0, 0};

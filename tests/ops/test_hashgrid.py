@@ -67,6 +67,24 @@ def test_backward_matches_reference(name):
     assert torch.all(grads[0][0][3, [0, 2]] == 0) and torch.all(grads[0][0][4, [1, 2]] == 0)  # clamped axes
 
 
+@pytest.mark.parametrize("path", ["simd", "scalar"])
+def test_backward_over_several_point_blocks(monkeypatch, path):
+    """More points than one block of the CPU backward (32768; it copies each block's grad_out
+    level-major per thread) and a partial last block, with 5 levels over 2 threads (3 and 2)."""
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1" if path == "scalar" else "0")
+    cfg = HashGridConfig(n_levels=5, n_features_per_level=2, log2_hashmap_size=10, base_resolution=4, finest_resolution=80)
+    n = 2 * 32768 + 37
+    x0, t0 = _points(n, seed=5), _table(cfg)
+    g = torch.randn(n, cfg.out_dim, generator=torch.Generator().manual_seed(6))
+    grads = []
+    for fn in (hash_grid_encode, hash_grid_encode_ref):
+        x, t = x0.clone().requires_grad_(), t0.clone().requires_grad_()
+        (fn(x, t, cfg) * g).sum().backward()
+        grads.append((x.grad, t.grad))
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-3 * cfg.finest_resolution)
+
+
 def test_only_table_or_only_x_gradient():
     cfg = CONFIGS["mixed"]
     x, t = _points(50), _table(cfg).requires_grad_()
