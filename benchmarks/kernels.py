@@ -115,12 +115,29 @@ def bench_hashgrid(report: BenchmarkReport, quick: bool) -> None:
 
     best = "fp16" if figs["fwd_sorted_fp16"] >= figs["fwd_sorted_fp32"] else "fp32"
     rt_best = half if best == "fp16" else None
+    # The same forward+backward as bare extension calls adding into a gradient buffer and reading
+    # an output gradient that persist between runs: what the kernels themselves take, without the
+    # fresh tensors (zeroed table gradient, output gradient) that a call through autograd allocates
+    # and first-touches each time.
+    args = cfg._kernel_args()
+    read = (rt_best if rt_best is not None else table).detach()
+    grad_buf, gout_buf = torch.zeros_like(table), torch.ones(n_ref, cfg.out_dim)
+
+    def kernels_fwd_bwd():
+        ext.hashgrid_forward(xr, read, *args)
+        ext.hashgrid_backward(xr, read, gout_buf, True, False, *args, grad_buf)
+
     pr = paired_median_times(
-        {"k_f": lambda: fwd(xr, rt_best), "r_f": ref_fwd, "k_fb": lambda: fwd_bwd(xr, rt_best), "r_fb": ref_fwd_bwd},
+        {"k_f": lambda: fwd(xr, rt_best), "r_f": ref_fwd, "k_fb": lambda: fwd_bwd(xr, rt_best), "r_fb": ref_fwd_bwd,
+         "k_fb_bare": kernels_fwd_bwd},
         repeats=3 if quick else 5,
     )
     report.add("hashgrid_ref_fwd_mpts_s", n_ref / pr["r_f"] / 1e6, "pure-torch reference forward (M pts/s)")
     report.add("hashgrid_ref_fwd_bwd_mpts_s", n_ref / pr["r_fb"] / 1e6, "pure-torch reference forward+backward (M pts/s)")
+    report.add("hashgrid_fwd_bwd_bare_mpts_s", n_ref / pr["k_fb_bare"] / 1e6,
+               "forward+backward as bare extension calls into persistent buffers (M pts/s)")
+    report.add("hashgrid_fwd_bwd_outside_kernels_frac", 1.0 - pr["k_fb_bare"] / pr["k_fb"],
+               "share of the autograd forward+backward spent outside the kernels (fresh tensors, autograd)")
     # On an oversubscribed machine every 2-thread parallel region waits for a descheduled thread,
     # which penalises the reference (thousands of small ops) far more than the kernel (a few
     # long regions): CPU-time figures for both give the fairer ratio.
