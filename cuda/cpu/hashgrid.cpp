@@ -164,8 +164,8 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
         // This thread's levels of the block's grad_out, level-major: read in place, every level
         // pass would fetch each point's whole [L * F] row again (4 MiB per block and level for
         // 16 x 2 features, beyond L2), which bound the backward; copied once per block, each
-        // level then reads its F values per point contiguously.
-        // (Kept per thread across calls: a fresh 2 MiB buffer per call costs its page faults.)
+        // level then reads its F values per point contiguously. The buffer stays with the thread
+        // across calls: a fresh one (2 MiB here) would cost its page faults every call.
         const int own = (L - tid + nt - 1) / nt;
         thread_local std::vector<S> gown;
         if (gown.size() < (size_t)own * kBlock * F) gown.resize((size_t)own * kBlock * F);

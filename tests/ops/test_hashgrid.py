@@ -51,16 +51,21 @@ def test_forward_matches_reference(name, n):
     torch.testing.assert_close(out, hash_grid_encode_ref(x, t, cfg), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_backward_matches_reference(name):
-    cfg = CONFIGS[name]
-    x0, t0 = _points(300), _table(cfg)
-    g = torch.randn(300, cfg.out_dim, generator=torch.Generator().manual_seed(3))
+def _kernel_and_reference_grads(cfg: HashGridConfig, x0: torch.Tensor, t0: torch.Tensor, g: torch.Tensor) -> list:
+    """[(x.grad, table.grad) of the kernel, the same of the reference] for the loss sum(out * g)."""
     grads = []
     for fn in (hash_grid_encode, hash_grid_encode_ref):
         x, t = x0.clone().requires_grad_(), t0.clone().requires_grad_()
         (fn(x, t, cfg) * g).sum().backward()
         grads.append((x.grad, t.grad))
+    return grads
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_backward_matches_reference(name):
+    cfg = CONFIGS[name]
+    g = torch.randn(300, cfg.out_dim, generator=torch.Generator().manual_seed(3))
+    grads = _kernel_and_reference_grads(cfg, _points(300), _table(cfg), g)
     torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-4)
     # x gradients scale with the finest resolution.
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-3 * cfg.finest_resolution)
@@ -74,13 +79,8 @@ def test_backward_over_several_point_blocks(monkeypatch, path):
     monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1" if path == "scalar" else "0")
     cfg = HashGridConfig(n_levels=5, n_features_per_level=2, log2_hashmap_size=10, base_resolution=4, finest_resolution=80)
     n = 2 * 32768 + 37
-    x0, t0 = _points(n, seed=5), _table(cfg)
     g = torch.randn(n, cfg.out_dim, generator=torch.Generator().manual_seed(6))
-    grads = []
-    for fn in (hash_grid_encode, hash_grid_encode_ref):
-        x, t = x0.clone().requires_grad_(), t0.clone().requires_grad_()
-        (fn(x, t, cfg) * g).sum().backward()
-        grads.append((x.grad, t.grad))
+    grads = _kernel_and_reference_grads(cfg, _points(n, seed=5), _table(cfg), g)
     torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-3 * cfg.finest_resolution)
 
