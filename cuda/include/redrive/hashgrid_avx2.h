@@ -169,7 +169,26 @@ inline void level_backward8(const Cell8& c, float scale, const T* lt, const __m2
     const __m256 wx[2] = {_mm256_sub_ps(one, c.f[0]), c.f[0]};
     const __m256 wy[2] = {_mm256_sub_ps(one, c.f[1]), c.f[1]};
     const __m256 wz[2] = {_mm256_sub_ps(one, c.f[2]), c.f[2]};
-    if (lg) {
+    if constexpr (F == 2) {
+        if (lg) {
+            // The two features of a corner's contribution as an adjacent pair, so that each
+            // read-modify-write of a gradient row is one 8-byte load, add and store; the
+            // unpacks leave the points in the order 0 1 4 5 2 3 6 7.
+            alignas(32) int32_t rows[8][8];
+            alignas(32) float pairs[8][16];
+            for (int corner = 0; corner < 8; ++corner) {
+                const __m256 w = _mm256_mul_ps(_mm256_mul_ps(wx[corner & 1], wy[(corner >> 1) & 1]), wz[(corner >> 2) & 1]);
+                const __m256 a = _mm256_mul_ps(w, g[0]), b = _mm256_mul_ps(w, g[1]);
+                _mm256_store_si256((__m256i*)rows[corner], c.rows[corner]);
+                _mm256_store_ps(pairs[corner], _mm256_unpacklo_ps(a, b));
+                _mm256_store_ps(pairs[corner] + 8, _mm256_unpackhi_ps(a, b));
+            }
+            constexpr int slot[8] = {0, 1, 4, 5, 2, 3, 6, 7};  // point k's pair in pairs[corner]
+            for (int k = 0; k < 8; ++k)
+                for (int corner = 0; corner < 8; ++corner)
+                    RowAdd<2, float, PlainAdd>::add(lg + (size_t)(uint32_t)rows[corner][k] * 2, pairs[corner] + 2 * slot[k]);
+        }
+    } else if (lg) {
         alignas(32) int32_t rows[8][8];
         alignas(32) float vals[8][F][8];
         for (int corner = 0; corner < 8; ++corner) {
