@@ -63,6 +63,20 @@ inline void forward_level_scalar(const HashGridParams& p, int l, int64_t b, int6
     }
 }
 
+#if defined(RD_HG_AVX2)
+// Points [b, e) by axis (x of all, then y, then z, kBlock apart) in a buffer of the calling
+// thread: every level's SIMD loop then loads 8 or 16 coordinates instead of gathering them
+// from the [N, 3] rows (3 of the fp16 forward's 11 gathers per point group and level: the forward of
+// 2^18 points ~6 % faster, builds alternated; the backward, bound by its scatter, the same).
+const float* points_by_axis(const float* x, int64_t b, int64_t e) {
+    thread_local std::vector<float> xa;
+    if (xa.size() < (size_t)3 * kBlock) xa.resize((size_t)3 * kBlock);
+    for (int64_t i = b; i < e; ++i)
+        for (int d = 0; d < 3; ++d) xa[(size_t)d * kBlock + (i - b)] = x[3 * i + d];
+    return xa.data();
+}
+#endif
+
 template <int F, typename S, typename T>
 void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table, S* out) {
     const int L = p.n_levels;
@@ -76,6 +90,11 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
         const int64_t b = blk * block;
         const int64_t e = b + block < n ? b + block : n;
+#if defined(RD_HG_AVX2)
+        [[maybe_unused]] const float* xa = nullptr;
+        if constexpr (simd_supported<F, S, T>())
+            if (simd) xa = points_by_axis(x, b, e);
+#endif
         for (int l = 0; l < L; ++l) {
             const T* lt = table + (size_t)p.offsets[l] * F;
             int64_t i = b;
@@ -89,8 +108,10 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
 #if defined(RD_HG_AVX512)
                     if constexpr (avx512::Gather16<F, T>::supported) {
                         for (; i + 16 <= e; i += 16) {
+                            const __m512 xyz[3] = {_mm512_loadu_ps(xa + (i - b)), _mm512_loadu_ps(xa + kBlock + (i - b)),
+                                                   _mm512_loadu_ps(xa + 2 * kBlock + (i - b))};
                             avx512::Cell16 c;
-                            avx512::cell16(p, l, x + 3 * i, c);
+                            avx512::cell16(p, l, xyz, c);
                             __m512 v[F];
                             avx512::level_forward16<F, T>(c, lt, v);
                             avx512::store16<F>(out + (i * L + l) * F, (int64_t)L * F, v);
@@ -98,8 +119,10 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
                     }
 #endif
                     for (; i + 8 <= e; i += 8) {
+                        const __m256 xyz[3] = {_mm256_loadu_ps(xa + (i - b)), _mm256_loadu_ps(xa + kBlock + (i - b)),
+                                               _mm256_loadu_ps(xa + 2 * kBlock + (i - b))};
                         avx2::Cell8 c;
-                        avx2::cell8(p, l, x + 3 * i, c);
+                        avx2::cell8(p, l, xyz, c);
                         __m256 v[F];
                         avx2::level_forward8<F, T>(c, lt, v);
                         avx2::store8<F>(out + (i * L + l) * F, (int64_t)L * F, v);
@@ -176,6 +199,11 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                 for (int k = 0, l = tid; l < L; ++k, l += nt)
                     for (int f = 0; f < F; ++f) gown[((size_t)k * kBlock + (i - b)) * F + f] = row[l * F + f];
             }
+#if defined(RD_HG_AVX2)
+            [[maybe_unused]] const float* xa = nullptr;
+            if constexpr (simd_supported<F, S, T>())
+                if (simd) xa = points_by_axis(x, b, e);
+#endif
             for (int k = 0, l = tid; l < L; ++k, l += nt) {
                 const T* lt = table + (size_t)p.offsets[l] * F;
                 S* lg = gtable ? gtable + (size_t)p.offsets[l] * F : nullptr;
@@ -186,8 +214,10 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                     if (simd) {
                         const float scale = (float)p.res[l];
                         for (; i + 8 <= e; i += 8) {
+                            const __m256 xyz[3] = {_mm256_loadu_ps(xa + (i - b)), _mm256_loadu_ps(xa + kBlock + (i - b)),
+                                                   _mm256_loadu_ps(xa + 2 * kBlock + (i - b))};
                             avx2::Cell8 c;
-                            avx2::cell8(p, l, x + 3 * i, c);
+                            avx2::cell8(p, l, xyz, c);
                             __m256 g[F];
                             avx2::load8<F>(gk + (i - b) * F, (int64_t)F, g);
                             __m256 gxv[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};

@@ -24,18 +24,8 @@ struct Cell8 {
     __m256 f[3];
 };
 
-// Loads x, y, z of points i..i+7 from an [N, 3] array.
-inline void load_xyz8(const float* x, __m256 out[3]) {
-    const __m256i idx = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
-    out[0] = _mm256_i32gather_ps(x + 0, idx, 4);
-    out[1] = _mm256_i32gather_ps(x + 1, idx, 4);
-    out[2] = _mm256_i32gather_ps(x + 2, idx, 4);
-}
-
-// Cell of points i..i+7 (``x`` = their [8, 3] rows); same clamp/floor/last-cell rule as rd::hg_cell.
-inline void cell8(const HashGridParams& p, int level, const float* x, Cell8& c) {
-    __m256 xyz[3];
-    load_xyz8(x, xyz);
+// Cell of 8 points given their coordinates by axis; same clamp/floor/last-cell rule as rd::hg_cell.
+inline void cell8(const HashGridParams& p, int level, const __m256 xyz[3], Cell8& c) {
     const uint32_t r = p.res[level];
     const __m256 sr = _mm256_set1_ps((float)r);
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);

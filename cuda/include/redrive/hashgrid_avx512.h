@@ -19,17 +19,15 @@ struct Cell16 {
     __m512 f[3];
 };
 
-// Cell of points i..i+15 (``x`` = their [16, 3] rows); the clamp/floor/last-cell rule of rd::hg_cell.
-inline void cell16(const HashGridParams& p, int level, const float* x, Cell16& c) {
-    const __m512i lane3 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(3));
+// Cell of 16 points given their coordinates by axis; the clamp/floor/last-cell rule of rd::hg_cell.
+inline void cell16(const HashGridParams& p, int level, const __m512 xyz[3], Cell16& c) {
     const uint32_t r = p.res[level];
     const __m512 sr = _mm512_set1_ps((float)r);
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     const __m512i rmax = _mm512_set1_epi32((int)r - 1);
     __m512i i0[3];
     for (int d = 0; d < 3; ++d) {
-        const __m512 xd = _mm512_i32gather_ps(lane3, x + d, 4);
+        const __m512 xd = xyz[d];
         // max(x, 0) returns 0 for NaN x: a NaN point reads cell 0 instead of an undefined index.
         const __m512 pos = _mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(xd, zero), one), sr);
         __m512i ii = _mm512_cvttps_epi32(_mm512_roundscale_ps(pos, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
