@@ -184,7 +184,7 @@ def merge_packed(sets: Sequence[PackedSamples]) -> tuple[PackedSamples, torch.Te
         offsets = both.offsets
     counts = offsets[1:] - offsets[:-1]
     ray_indices = torch.repeat_interleave(torch.arange(n_rays, device=device), counts)
-    merged = PackedSamples(ray_indices, t_starts[perm], t_ends[perm], offsets)
+    merged = PackedSamples(ray_indices, t_starts.index_select(0, perm), t_ends.index_select(0, perm), offsets)
     return merged, perm, source
 
 

@@ -228,11 +228,14 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         start = start + (torch.rand(n, generator=generator) * sc.step_min_m if jitter else 0.0)
         bg = model.occupancy.march(o, d, start, bg_far, background_march(cfg))
     sets: list[PackedSamples] = [bg]
-    bg_pts = o[bg.ray_indices] + d[bg.ray_indices] * bg.t_mid[:, None]
+    # (index_select rather than x[idx] on these per-sample gathers: 2-3x faster on the CPU, and
+    # its backward, an index_add, too)
+    bg_d = d.index_select(0, bg.ray_indices)
+    bg_pts = o.index_select(0, bg.ray_indices) + bg_d * bg.t_mid[:, None]
     bg_sdf, bg_feat, bg_enc = bg_field.query_with_color(bg_pts)
     sdfs, feats, kinds = [bg_sdf], [bg_feat], [0]
     # colour of each set's samples: (colour head, features, grid encoding or None, direction)
-    colour_in: list[tuple] = [(bg_field.color, bg_feat, bg_enc, d[bg.ray_indices])]
+    colour_in: list[tuple] = [(bg_field.color, bg_feat, bg_enc, bg_d)]
     normal_parts: list[torch.Tensor] = []
     if need_normals:
         normal_parts.append(torch.nn.functional.normalize(bg_field.gradient(bg_pts, False), dim=-1))
@@ -287,13 +290,14 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         b = b[reach]
         ds = PackedSamples.from_counts(counts, b[:, :-1].reshape(-1).contiguous(), b[:, 1:].reshape(-1).contiguous())
         mid = ds.t_mid
-        pts = o[ds.ray_indices] + d[ds.ray_indices] * mid[:, None]
+        ds_d = d.index_select(0, ds.ray_indices)
+        pts = o.index_select(0, ds.ray_indices) + ds_d * mid[:, None]
         density, dfeat = model.distant.query(pts)
         sets.append(ds)
         sdfs.append(density)
         feats.append(torch.zeros(mid.numel(), fc.geo_features))
         kinds.append(2)
-        colour_in.append((model.distant.color, dfeat, None, d[ds.ray_indices]))
+        colour_in.append((model.distant.color, dfeat, None, ds_d))
         if need_normals:
             normal_parts.append(torch.zeros(mid.numel(), 3))
 
@@ -306,32 +310,34 @@ def render_rays(model: SceneModel, o: torch.Tensor, d: torch.Tensor, times: torc
         else:
             alphas.append(neus_alpha(v, _neus_cos(v, s), s.deltas, inv_s))
     merged, perm, _ = merge_packed(sets)
-    alpha = torch.cat(alphas)[perm]
+    alpha = torch.cat(alphas).index_select(0, perm)
     weights, _ = render_weights(alpha, merged.offsets)
     t_mid = merged.t_mid
     ones = torch.ones_like(weights)
     opacity = composite(ones, weights, merged.offsets)
     depth = composite(t_mid, weights, merged.offsets) / opacity.clamp_min(1e-4)
-    features = composite(torch.cat(feats)[perm], weights, merged.offsets) if need_lidar else None
+    features = composite(torch.cat(feats).index_select(0, perm), weights, merged.offsets) if need_lidar else None
     rgb = None
     if need_rgb:
         # colour only where a sample contributes: most samples lie before or behind surfaces
         sizes = [c.shape[0] for _, c, _, _ in colour_in]
-        set_id = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))[perm]
+        set_id = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)).index_select(0, perm)
         first = torch.tensor([0] + sizes[:-1]).cumsum(0)
         live = weights.detach() > COLOUR_MIN_WEIGHT
         colour = torch.zeros(weights.shape[0], 3)
         for j, (colour_fn, feat, enc, vec) in enumerate(colour_in):
             idx = torch.nonzero(live & (set_id == j)).squeeze(1)
             if idx.numel():
-                own = perm[idx] - first[j]  # the samples' rows in their own set
-                colour = colour.index_put((idx,), colour_fn(feat[own], None if enc is None else enc[own], vec[own]))
+                own = perm.index_select(0, idx) - first[j]  # the samples' rows in their own set
+                colour = colour.index_put((idx,), colour_fn(feat.index_select(0, own),
+                                                            None if enc is None else enc.index_select(0, own),
+                                                            vec.index_select(0, own)))
         rgb = composite(colour, weights, merged.offsets)
         sky = (1.0 - opacity)[:, None] * model.sky(d)
         rgb = rgb + (sky if far is None else torch.where(torch.isinf(far)[:, None], sky, 0.0))
     normals = None
     if need_normals:
-        normals = composite(torch.cat(normal_parts)[perm], weights, merged.offsets)
+        normals = composite(torch.cat(normal_parts).index_select(0, perm), weights, merged.offsets)
     median = _median_depth(weights, t_mid, merged.offsets, n) if need_lidar else None
     out = RenderOutput(rgb, depth, median, opacity, features, normals)
     if keep_aux:
