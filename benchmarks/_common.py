@@ -25,6 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# The OpenMP wait settings `import redrive` makes (docs/recon.md) must be in place before torch
+# loads, as they are for the CLI: every benchmark imports this module before torch.
+import redrive  # noqa: E402,F401
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("REDRIVE_BENCH_DIR", REPO / "out" / "bench"))
 """Where benchmarks keep what they generate or train (``$REDRIVE_BENCH_DIR``, default ``out/bench``)."""

@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import BenchmarkReport, median_cpu_time, median_time, paired_median_times, standard_parser  # noqa: E402
+
+import torch  # noqa: E402 (after _common, which sets up OpenMP through redrive)
 
 from redrive.ops import (  # noqa: E402
     HashGridConfig,

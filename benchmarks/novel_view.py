@@ -21,13 +21,9 @@ then truth / render LiDAR range images) goes to ``--out``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
-
-# passive OpenMP waiting, as `redrive render` sets it (must precede the first torch import)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_DIR, DEFAULT_RUN, BenchmarkReport, standard_parser  # noqa: E402
