@@ -9,23 +9,30 @@ __version__ = "0.1.0"
 import os as _os
 
 
-
-def _omp_spin_count() -> str:
-    """How long an idle OpenMP thread spins before it sleeps: 20000 iterations (~1 ms) while
-    the machine is mostly idle, else none.
+def _omp_spin_count(proc_loadavg: str = "/proc/loadavg") -> str:
+    """How long an idle OpenMP thread spins before it sleeps: 20000 iterations (~1 ms) when no
+    other task is running at the moment of import, else none.
 
     Sleeping at once makes every one of a step's many small parallel regions wait for its
     threads to wake: on the idle 2-core machine a default training step took 330 ms that way
     and 258-266 ms with the spin, an evaluation frame 2.6 s against 2.1. But where other jobs
     want the cores, spinning threads take them away: two trainings side by side ran 815 ms per
-    step each with the spin against 437 without (docs/kernels.md). So the spin is only the
-    default when the 1-minute load average is below half the usable cores."""
+    step each with the spin against 437 without (docs/kernels.md). The count of running tasks
+    (``/proc/loadavg``, this process included; the least of 5 reads 2 ms apart, as a passing
+    task often shows in one) tells the two apart as they are now; the load average would lag a
+    job that has just ended by minutes."""
+    import time
+
     try:
-        load = _os.getloadavg()[0]
-        cores = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
-    except OSError:
+        running = []
+        for _ in range(5):
+            with open(proc_loadavg) as f:
+                running.append(int(f.read().split()[3].split("/")[0]))
+            time.sleep(0.002)
+        cores = len(_os.sched_getaffinity(0))
+    except (OSError, ValueError, IndexError, AttributeError):  # not Linux: keep passive waiting
         return "0"
-    return "20000" if load < cores / 2 else "0"
+    return "20000" if min(running) - 1 < cores / 2 else "0"
 
 
 # torch and the native kernels share torch's OpenMP runtime, whose idle threads spin-wait by

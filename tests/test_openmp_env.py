@@ -11,19 +11,18 @@ import pytest
 import redrive
 
 
-@pytest.mark.parametrize("load,expected", [(0.2, "20000"), (0.9, "20000"), (1.0, "0"), (3.5, "0")])
-def test_spin_only_while_the_machine_is_mostly_idle(monkeypatch, load, expected):
-    monkeypatch.setattr(redrive._os, "getloadavg", lambda: (load, load, load))
+@pytest.mark.parametrize("running,expected", [("1/80", "20000"), ("2/80", "0"), ("3/81", "0")])
+def test_spin_only_while_nothing_else_runs(tmp_path, monkeypatch, running, expected):
+    """On 2 cores: this process alone spins; with another running task it does not."""
+    (tmp_path / "loadavg").write_text(f"0.50 0.40 0.30 {running} 12345\n")
     monkeypatch.setattr(redrive._os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert redrive._omp_spin_count() == expected
+    assert redrive._omp_spin_count(str(tmp_path / "loadavg")) == expected
 
 
-def test_no_spin_when_the_load_is_unknown(monkeypatch):
-    def fail():
-        raise OSError("no load average")
-
-    monkeypatch.setattr(redrive._os, "getloadavg", fail)
-    assert redrive._omp_spin_count() == "0"
+def test_no_spin_where_the_running_tasks_are_unknown(tmp_path):
+    assert redrive._omp_spin_count(str(tmp_path / "missing")) == "0"
+    (tmp_path / "garbled").write_text("nonsense\n")
+    assert redrive._omp_spin_count(str(tmp_path / "garbled")) == "0"
 
 
 def _settings_after_import(env: dict) -> list[str]:
