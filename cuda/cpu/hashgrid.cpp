@@ -65,9 +65,9 @@ inline void forward_level_scalar(const HashGridParams& p, int l, int64_t b, int6
 
 #if defined(RD_HG_AVX2)
 // Points [b, e) by axis (x of all, then y, then z, kBlock apart) in a buffer of the calling
-// thread: every level's SIMD loop then loads 8 or 16 coordinates instead of gathering them
-// from the [N, 3] rows (3 of the fp16 forward's 11 gathers per point group and level: the forward of
-// 2^18 points ~6 % faster, builds alternated; the backward, bound by its scatter, the same).
+// thread: every level's SIMD loop then loads 8 or 16 coordinates instead of gathering them from
+// the [N, 3] rows (3 of the fp16 forward's 11 gathers per point group and level): the forward of
+// 2^18 points ~6 % faster, builds alternated; the backward, bound by its scatter, the same.
 const float* points_by_axis(const float* x, int64_t b, int64_t e) {
     thread_local std::vector<float> xa;
     if (xa.size() < (size_t)3 * kBlock) xa.resize((size_t)3 * kBlock);
