@@ -18,21 +18,24 @@ def _omp_spin_count(proc_loadavg: str = "/proc/loadavg") -> str:
     and 258-266 ms with the spin, an evaluation frame 2.6 s against 2.1. But where other jobs
     want the cores, spinning threads take them away: two trainings side by side ran 815 ms per
     step each with the spin against 437 without (docs/kernels.md). The count of running tasks
-    (``/proc/loadavg``, this process included; the least of 5 reads 2 ms apart, as a passing
-    task often shows in one) tells the two apart as they are now; the load average would lag a
-    job that has just ended by minutes."""
+    (``/proc/loadavg``, this process included) tells the two apart as they are now; the load
+    average would lag a job that has just ended by minutes. A passing task often shows in one
+    read, so up to 5 reads 2 ms apart count; the first that finds the machine free decides (an
+    idle machine costs one read at import)."""
     import time
 
     try:
-        running = []
-        for _ in range(5):
-            with open(proc_loadavg) as f:
-                running.append(int(f.read().split()[3].split("/")[0]))
-            time.sleep(0.002)
         cores = len(_os.sched_getaffinity(0))
+        for attempt in range(5):
+            if attempt:
+                time.sleep(0.002)
+            with open(proc_loadavg) as f:
+                running = int(f.read().split()[3].split("/")[0])
+            if running - 1 < cores / 2:
+                return "20000"
     except (OSError, ValueError, IndexError, AttributeError):  # not Linux: keep passive waiting
         return "0"
-    return "20000" if min(running) - 1 < cores / 2 else "0"
+    return "0"
 
 
 # torch and the native kernels share torch's OpenMP runtime, whose idle threads spin-wait by

@@ -108,10 +108,8 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
 #if defined(RD_HG_AVX512)
                     if constexpr (avx512::Gather16<F, T>::supported) {
                         for (; i + 16 <= e; i += 16) {
-                            const __m512 xyz[3] = {_mm512_loadu_ps(xa + (i - b)), _mm512_loadu_ps(xa + kBlock + (i - b)),
-                                                   _mm512_loadu_ps(xa + 2 * kBlock + (i - b))};
                             avx512::Cell16 c;
-                            avx512::cell16(p, l, xyz, c);
+                            avx512::cell16(p, l, xa + (i - b), kBlock, c);
                             __m512 v[F];
                             avx512::level_forward16<F, T>(c, lt, v);
                             avx512::store16<F>(out + (i * L + l) * F, (int64_t)L * F, v);
@@ -119,10 +117,8 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
                     }
 #endif
                     for (; i + 8 <= e; i += 8) {
-                        const __m256 xyz[3] = {_mm256_loadu_ps(xa + (i - b)), _mm256_loadu_ps(xa + kBlock + (i - b)),
-                                               _mm256_loadu_ps(xa + 2 * kBlock + (i - b))};
                         avx2::Cell8 c;
-                        avx2::cell8(p, l, xyz, c);
+                        avx2::cell8(p, l, xa + (i - b), kBlock, c);
                         __m256 v[F];
                         avx2::level_forward8<F, T>(c, lt, v);
                         avx2::store8<F>(out + (i * L + l) * F, (int64_t)L * F, v);
@@ -214,10 +210,8 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                     if (simd) {
                         const float scale = (float)p.res[l];
                         for (; i + 8 <= e; i += 8) {
-                            const __m256 xyz[3] = {_mm256_loadu_ps(xa + (i - b)), _mm256_loadu_ps(xa + kBlock + (i - b)),
-                                                   _mm256_loadu_ps(xa + 2 * kBlock + (i - b))};
                             avx2::Cell8 c;
-                            avx2::cell8(p, l, xyz, c);
+                            avx2::cell8(p, l, xa + (i - b), kBlock, c);
                             __m256 g[F];
                             avx2::load8<F>(gk + (i - b) * F, (int64_t)F, g);
                             __m256 gxv[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};

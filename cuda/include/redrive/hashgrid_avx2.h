@@ -24,8 +24,10 @@ struct Cell8 {
     __m256 f[3];
 };
 
-// Cell of 8 points given their coordinates by axis; same clamp/floor/last-cell rule as rd::hg_cell.
-inline void cell8(const HashGridParams& p, int level, const __m256 xyz[3], Cell8& c) {
+// Cell of 8 points whose coordinates are stored by axis: x of the 8 at ``xa``, y and z ``stride``
+// and 2 ``stride`` floats on; same clamp/floor/last-cell rule as rd::hg_cell.
+inline void cell8(const HashGridParams& p, int level, const float* xa, int64_t stride, Cell8& c) {
+    const __m256 xyz[3] = {_mm256_loadu_ps(xa), _mm256_loadu_ps(xa + stride), _mm256_loadu_ps(xa + 2 * stride)};
     const uint32_t r = p.res[level];
     const __m256 sr = _mm256_set1_ps((float)r);
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);

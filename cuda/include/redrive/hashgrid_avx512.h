@@ -19,8 +19,10 @@ struct Cell16 {
     __m512 f[3];
 };
 
-// Cell of 16 points given their coordinates by axis; the clamp/floor/last-cell rule of rd::hg_cell.
-inline void cell16(const HashGridParams& p, int level, const __m512 xyz[3], Cell16& c) {
+// Cell of 16 points whose coordinates are stored by axis (as avx2::cell8); the clamp/floor/
+// last-cell rule of rd::hg_cell.
+inline void cell16(const HashGridParams& p, int level, const float* xa, int64_t stride, Cell16& c) {
+    const __m512 xyz[3] = {_mm512_loadu_ps(xa), _mm512_loadu_ps(xa + stride), _mm512_loadu_ps(xa + 2 * stride)};
     const uint32_t r = p.res[level];
     const __m512 sr = _mm512_set1_ps((float)r);
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
