@@ -125,7 +125,7 @@ def bench_hashgrid(report: BenchmarkReport, quick: bool) -> None:
 
     def kernels_fwd_bwd():
         ext.hashgrid_forward(xr, read, *args)
-        ext.hashgrid_backward(xr, read, gout_buf, True, False, *args, grad_buf)
+        ext.hashgrid_backward(xr, read, gout_buf, True, False, *args, grad_buf, False)
 
     pr = paired_median_times(
         {"k_f": lambda: fwd(xr, rt_best), "r_f": ref_fwd, "k_fb": lambda: fwd_bwd(xr, rt_best), "r_fb": ref_fwd_bwd,

@@ -75,33 +75,46 @@ Tensor hashgrid_forward(Tensor x, Tensor table, int64_t F, int64_t hash_mask,
     return out;
 }
 
-// The table gradient: a new zeroed tensor in the compute precision (also for half tables), or
-// `into` (a gradient buffer of that precision and the table's shape) that the kernel adds to.
-Tensor table_grad(const Tensor& x, const Tensor& table, const c10::optional<Tensor>& into) {
-    if (!into.has_value()) return torch::zeros(table.sizes(), x.options());
-    RD_CHECK(*into);
-    TORCH_CHECK(into->scalar_type() == x.scalar_type() && into->sizes() == table.sizes(),
-                "the table gradient to add to must have the table's shape and the points' dtype");
-    return *into;
+// The table gradient: a new tensor in the compute precision (also for half tables), or `into` (a
+// gradient buffer of that precision and the table's shape) that the kernel adds to. A new tensor,
+// and `into` when `into_uninit`, hold garbage: the kernel zeroes them as it goes (`zeroed` says
+// so), saving a separate pass over the whole gradient.
+struct TableGrad {
+    Tensor t;
+    bool zeroed;
+};
+
+TableGrad table_grad(const Tensor& x, const Tensor& table, const c10::optional<Tensor>& into,
+                     bool into_uninit, int64_t n) {
+    TableGrad g{into.has_value() ? *into : torch::empty(table.sizes(), x.options()),
+                !into.has_value() || into_uninit};
+    if (into.has_value()) {
+        RD_CHECK(*into);
+        TORCH_CHECK(into->scalar_type() == x.scalar_type() && into->sizes() == table.sizes(),
+                    "the table gradient to add to must have the table's shape and the points' dtype");
+    }
+    if (n == 0 && g.zeroed) g.t.zero_();  // no kernel runs to do it
+    return g;
 }
 
 // With `into`, the table gradient is added to it and not returned.
 std::vector<Tensor> hashgrid_backward(Tensor x, Tensor table, Tensor grad_out, bool want_table,
                                       bool want_x, int64_t F, int64_t hash_mask,
                                       std::vector<int64_t> offsets, std::vector<int64_t> res,
-                                      std::vector<int64_t> dense, c10::optional<Tensor> into) {
+                                      std::vector<int64_t> dense, c10::optional<Tensor> into,
+                                      bool into_uninit) {
     RD_CHECK(x);
     RD_CHECK(table);
     RD_CHECK(grad_out);
     auto p = make_hg(F, hash_mask, offsets, res, dense);
     const int64_t n = x.size(0);
-    Tensor gt = want_table ? table_grad(x, table, into) : Tensor();
+    TableGrad gt = want_table ? table_grad(x, table, into, into_uninit, n) : TableGrad{Tensor(), false};
     Tensor gx = want_x ? torch::zeros_like(x) : Tensor();
     if (n > 0)
         be::hashgrid_backward(p, n, dtype_of(x), dtype_of(table), x.data_ptr(), table.data_ptr(),
-                              grad_out.data_ptr(), ptr_or_null<void>(gt), ptr_or_null<void>(gx),
-                              RD_STREAM);
-    return {into.has_value() ? Tensor() : gt, gx};
+                              grad_out.data_ptr(), ptr_or_null<void>(gt.t), gt.zeroed,
+                              ptr_or_null<void>(gx), RD_STREAM);
+    return {into.has_value() ? Tensor() : gt.t, gx};
 }
 
 std::vector<Tensor> hashgrid_backward_backward(Tensor x, Tensor table, Tensor grad_out, Tensor gg_x,
@@ -110,22 +123,22 @@ std::vector<Tensor> hashgrid_backward_backward(Tensor x, Tensor table, Tensor gr
                                                std::vector<int64_t> offsets,
                                                std::vector<int64_t> res,
                                                std::vector<int64_t> dense,
-                                               c10::optional<Tensor> into) {
+                                               c10::optional<Tensor> into, bool into_uninit) {
     RD_CHECK(x);
     RD_CHECK(table);
     RD_CHECK(grad_out);
     RD_CHECK(gg_x);
     auto p = make_hg(F, hash_mask, offsets, res, dense);
     const int64_t n = x.size(0);
-    Tensor gt = want_table ? table_grad(x, table, into) : Tensor();
+    TableGrad gt = want_table ? table_grad(x, table, into, into_uninit, n) : TableGrad{Tensor(), false};
     Tensor ggo = want_grad_out ? torch::zeros_like(grad_out) : Tensor();
     Tensor gx = want_x ? torch::zeros_like(x) : Tensor();
     if (n > 0)
         be::hashgrid_backward_backward(p, n, dtype_of(x), dtype_of(table), x.data_ptr(),
                                        table.data_ptr(), grad_out.data_ptr(), gg_x.data_ptr(),
-                                       ptr_or_null<void>(gt), ptr_or_null<void>(ggo),
+                                       ptr_or_null<void>(gt.t), gt.zeroed, ptr_or_null<void>(ggo),
                                        ptr_or_null<void>(gx), RD_STREAM);
-    return {into.has_value() ? Tensor() : gt, ggo, gx};
+    return {into.has_value() ? Tensor() : gt.t, ggo, gx};
 }
 
 rd::OccGridParams make_grid(const std::vector<double>& lo, const std::vector<double>& hi,

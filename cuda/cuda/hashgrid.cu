@@ -94,10 +94,19 @@ void hashgrid_forward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype ta
     check_launch("hashgrid_forward");
 }
 
+// An uninitialised table gradient is zeroed on the stream before the kernels add to it.
+static void zero_table_grad(const HashGridParams& p, Dtype scalar, bool zero_gtable, void* gtable, cudaStream_t st) {
+    if (!zero_gtable || !gtable) return;
+    const size_t elem = scalar == Dtype::F64 ? sizeof(double) : sizeof(float);
+    cudaMemsetAsync(gtable, 0, (size_t)p.offsets[p.n_levels] * p.n_features * elem, st);
+}
+
 void hashgrid_backward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype table_dtype, const void* x,
-                       const void* table, const void* gout, void* gtable, void* gx, void* stream) {
+                       const void* table, const void* gout, void* gtable, bool zero_gtable, void* gx,
+                       void* stream) {
     dim3 grid(blocks_for(n), p.n_levels);
     cudaStream_t st = as_stream(stream);
+    zero_table_grad(p, scalar, zero_gtable, gtable, st);
     if (scalar == Dtype::F64) {
         RD_CU_DISPATCH_F(bwd_kernel, double, double, p, n, (const double*)x, (const double*)table,
                          (const double*)gout, (double*)gtable, (double*)gx);
@@ -113,9 +122,10 @@ void hashgrid_backward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype t
 
 void hashgrid_backward_backward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype table_dtype,
                                 const void* x, const void* table, const void* gout, const void* ggx,
-                                void* gtable, void* ggout, void* gx, void* stream) {
+                                void* gtable, bool zero_gtable, void* ggout, void* gx, void* stream) {
     dim3 grid(blocks_for(n), p.n_levels);
     cudaStream_t st = as_stream(stream);
+    zero_table_grad(p, scalar, zero_gtable, gtable, st);
     if (scalar == Dtype::F64) {
         RD_CU_DISPATCH_F(bwd_bwd_kernel, double, double, p, n, (const double*)x, (const double*)table,
                          (const double*)gout, (const double*)ggx, (double*)gtable, (double*)ggout, (double*)gx);

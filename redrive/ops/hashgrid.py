@@ -139,14 +139,15 @@ class _HashGridFn(torch.autograd.Function):
         if not (want_x or want_table):
             return None, None, None, None
         # decided here, where grad mode says whether this pass builds a graph (create_graph)
-        sink = _table_grad_sink(table, x) if want_table else None
+        sink = _TableGradSink(table, x, want_table)
         gx, gt = _HashGridBackwardFn.apply(grad_out.contiguous(), x, table, read_table, ctx.cfg, want_x, want_table, sink)
         return gx, gt, None, None
 
 
-def _table_grad_sink(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
-    """``table.grad`` (created as zeros when missing) for a kernel to add the table gradient to
-    directly, when the running backward pass would accumulate it there anyway; else None.
+class _TableGradSink:
+    """``table.grad`` for a kernel to add the table gradient to directly, when the table gradient is
+    ``wanted`` and the running backward pass would accumulate it there anyway (``into`` is then
+    that tensor, else None).
 
     A dense table gradient per call is what autograd expects, and the engine then adds it to
     ``table.grad``: a training step queries a grid several times, and allocating, zeroing and
@@ -154,32 +155,48 @@ def _table_grad_sink(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor | Non
     (no ``create_graph``, whose gradients must stay differentiable) that will run the table's
     gradient accumulator qualifies; ``autograd.grad`` and ``backward(inputs=...)`` without the
     table do not, and get the dense gradient as before. (Post-accumulate-grad hooks on the table
-    do not see these additions.)
+    do not see these additions.) A missing ``table.grad`` is created uninitialised (``fresh``):
+    the kernel zeroes it as it adds, and ``call`` drops it again if the kernel fails.
     """
-    will_execute = getattr(torch._C, "_will_engine_execute_node", None)  # private: may go away
-    if will_execute is None or torch.is_grad_enabled() or not table.is_leaf or table.dtype != x.dtype:
-        return None
-    try:
-        if not will_execute(get_gradient_edge(table).node):
-            return None
-    except RuntimeError:  # autograd.grad() refuses the question for its own inputs
-        return None
-    if table.grad is None:
-        table.grad = torch.zeros_like(table, memory_format=torch.contiguous_format)
-    g = table.grad
-    # a gradient with its own graph (left by a create_graph pass) must not change behind autograd
-    return g if g.is_contiguous() and not g.requires_grad else None
+
+    def __init__(self, table: torch.Tensor, x: torch.Tensor, wanted: bool):
+        self.table, self.into, self.fresh = table, None, False
+        will_execute = getattr(torch._C, "_will_engine_execute_node", None)  # private: may go away
+        if not wanted or will_execute is None or torch.is_grad_enabled() or not table.is_leaf or table.dtype != x.dtype:
+            return
+        try:
+            if not will_execute(get_gradient_edge(table).node):
+                return
+        except RuntimeError:  # autograd.grad() refuses the question for its own inputs
+            return
+        if table.grad is None:
+            table.grad = torch.empty_like(table, memory_format=torch.contiguous_format)
+            self.fresh = True
+        g = table.grad
+        # a gradient with its own graph (left by a create_graph pass) must not change behind autograd
+        if g.is_contiguous() and not g.requires_grad:
+            self.into = g
+
+    def call(self, kernel, *args):
+        """``kernel(*args, into, into_uninit)``; an uninitialised ``table.grad`` never outlives a
+        failed call."""
+        try:
+            return kernel(*args, self.into, self.fresh)
+        except BaseException:
+            if self.fresh:
+                self.table.grad = None
+            raise
 
 
 class _HashGridBackwardFn(torch.autograd.Function):
     """(grad_out, x, table) -> (grad_x, grad_table); differentiable again for the eikonal loss.
-    The table gradient is None when it went straight to ``table.grad`` (``_table_grad_sink``)."""
+    The table gradient is None when it went straight to ``table.grad`` (``_TableGradSink``)."""
 
     @staticmethod
     def forward(ctx, grad_out, x, table, read_table, cfg, want_x, want_table, sink):
         ext = _ext.get(x.device)
-        gt, gx = ext.hashgrid_backward(x, read_table, grad_out, bool(want_table), bool(want_x), *cfg._kernel_args(),
-                                       sink)
+        args = (x, read_table, grad_out, bool(want_table), bool(want_x), *cfg._kernel_args())
+        gt, gx = sink.call(ext.hashgrid_backward, *args)
         if gt is not None and gt.dtype != table.dtype:
             gt = gt.to(table.dtype)
         ctx.save_for_backward(grad_out, x, table, read_table)
@@ -195,11 +212,8 @@ class _HashGridBackwardFn(torch.autograd.Function):
         ext = _ext.get(x.device)
         d_g = d_x = d_t = None
         if gg_x is not None and ctx.want[0]:
-            t_, g_, x_ = ext.hashgrid_backward_backward(
-                x, read_table, grad_out, gg_x.contiguous(), bool(need_t), bool(need_g), bool(need_x), *cfg._kernel_args(),
-                _table_grad_sink(table, x) if need_t else None,
-            )
-            d_t, d_g, d_x = t_, g_, x_
+            args = (x, read_table, grad_out, gg_x.contiguous(), bool(need_t), bool(need_g), bool(need_x), *cfg._kernel_args())
+            d_t, d_g, d_x = _TableGradSink(table, x, need_t).call(ext.hashgrid_backward_backward, *args)
         if gg_table is not None and ctx.want[1]:
             # grad_table = scatter of w_c(x) * grad_out: linear in grad_out (its transpose is the
             # forward encoding of gg_table) and smooth in x (the input-gradient kernel with
@@ -209,7 +223,7 @@ class _HashGridBackwardFn(torch.autograd.Function):
                 e = ext.hashgrid_forward(x, ggt, *cfg._kernel_args())
                 d_g = e if d_g is None else d_g + e
             if need_x:
-                _, e = ext.hashgrid_backward(x, ggt, grad_out, False, True, *cfg._kernel_args(), None)
+                _, e = ext.hashgrid_backward(x, ggt, grad_out, False, True, *cfg._kernel_args(), None, False)
                 d_x = e if d_x is None else d_x + e
         if d_t is not None and d_t.dtype != table.dtype:
             d_t = d_t.to(table.dtype)

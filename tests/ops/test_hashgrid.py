@@ -85,6 +85,32 @@ def test_backward_over_several_point_blocks(monkeypatch, path):
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-3 * cfg.finest_resolution)
 
 
+@pytest.mark.parametrize("path", ["simd", "scalar"])
+@pytest.mark.parametrize("n", [0, 37, 32768 + 5])
+def test_uninitialised_table_gradient_is_zeroed_by_the_kernel(monkeypatch, path, n):
+    """A table gradient buffer passed as uninitialised (as a missing ``table.grad`` is created)
+    ends exactly as a zeroed one, rows no point touches included: the kernels zero each level
+    before adding, first and second order, and with no points at all."""
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1" if path == "scalar" else "0")
+    ext = _ext.load_cpu()
+    cfg = CONFIGS["mixed"]
+    args = cfg._kernel_args()
+    x, t = _points(n, seed=8) if n else torch.zeros(0, 3), _table(cfg)
+    g = torch.randn(n, cfg.out_dim, generator=torch.Generator().manual_seed(9))
+    ggx = torch.randn(n, 3, generator=torch.Generator().manual_seed(10))
+    calls = {
+        "backward": lambda into, uninit: ext.hashgrid_backward(x, t, g, True, False, *args, into, uninit),
+        "backward_backward": lambda into, uninit: ext.hashgrid_backward_backward(x, t, g, ggx, True, False, False, *args,
+                                                                                 into, uninit),
+    }
+    for name, call in calls.items():
+        zeroed, garbage = torch.zeros_like(t), torch.full_like(t, float("nan"))
+        call(zeroed, False)
+        call(garbage, True)
+        assert torch.equal(garbage, zeroed), name
+        assert torch.equal(call(None, False)[0], zeroed), name  # the kernel's own new gradient
+
+
 def test_only_table_or_only_x_gradient():
     cfg = CONFIGS["mixed"]
     x, t = _points(50), _table(cfg).requires_grad_()
@@ -150,8 +176,13 @@ def test_table_gradient_added_in_place_matches_reference(monkeypatch):
 
     cfg = CONFIGS["mixed"]
     direct = []
-    sink = hg._table_grad_sink
-    monkeypatch.setattr(hg, "_table_grad_sink", lambda t, x: direct.append(sink(t, x)) or direct[-1])
+
+    class RecordingSink(hg._TableGradSink):
+        def __init__(self, *args):
+            super().__init__(*args)
+            direct.append(self.into)
+
+    monkeypatch.setattr(hg, "_TableGradSink", RecordingSink)
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(cfg.out_dim, 16), torch.nn.Softplus(), torch.nn.Linear(16, 1))
     grads = []

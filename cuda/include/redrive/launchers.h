@@ -23,11 +23,12 @@ enum class Dtype : int { F32 = 0, F64 = 1, F16 = 2 };
                           const void* x, const void* table, void* out, void* stream);            \
     void hashgrid_backward(const HashGridParams& p, int64_t n, Dtype scalar, Dtype table_dtype,   \
                            const void* x, const void* table, const void* grad_out,               \
-                           void* grad_table, void* grad_x, void* stream);                        \
+                           void* grad_table, bool zero_grad_table, void* grad_x, void* stream);  \
     void hashgrid_backward_backward(const HashGridParams& p, int64_t n, Dtype scalar,             \
                                     Dtype table_dtype, const void* x, const void* table,         \
                                     const void* grad_out, const void* gg_x, void* grad_table,    \
-                                    void* grad_grad_out, void* grad_x, void* stream);            \
+                                    bool zero_grad_table, void* grad_grad_out, void* grad_x,     \
+                                    void* stream);                                               \
     void occgrid_update(const OccGridParams& g, const float* values, float decay, float threshold,\
                         float* density, uint8_t* bits, uint8_t* coarse_bits, void* stream);      \
     void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,   \
