@@ -8,7 +8,9 @@ noisy machine. The hash grid is also compared with the machine's gather-rate lim
 number of random table-row reads per point (8 corners x 16 levels) from a table of the same
 size, with no arithmetic: ``hashgrid_*_frac_of_gather_limit`` reads the figure as a fraction of
 what memory allows (it can exceed 1: neighbouring corners share cache lines, sorted points
-share cells).
+share cells). Ray marching likewise gets its output-write limit: fresh packed outputs of the
+benchmark's size written once, which bounds any marcher at that sample density
+(``raymarch_frac_of_output_write_limit``).
 """
 
 from __future__ import annotations
@@ -263,6 +265,18 @@ def bench_raymarch(report: BenchmarkReport, quick: bool) -> None:
     report.add("raymarch_msamples_s", ps.n_samples / t / 1e6, "samples emitted (M samples/s)")
     report.add("raymarch_cpu_mrays_s", n * torch.get_num_threads() / median_cpu_time(lambda: ray_march(o, d, grid, near, far, march), reps) / 1e6,
                "ray marching (M rays/s from CPU time)")
+
+    # What any marcher needs at this sample density, whatever its marching costs: fresh packed
+    # outputs of the same size (int64 ray index, float32 t_start and t_end per sample, int64
+    # offsets), every byte written once, on the same threads.
+    def write_outputs():
+        for dtype in (torch.int64, torch.float32, torch.float32):
+            torch.empty(ps.n_samples, dtype=dtype).fill_(1)
+        torch.empty(n + 1, dtype=torch.int64).fill_(1)
+
+    limit = report.add("raymarch_output_write_limit_mrays_s", n / median_time(write_outputs, reps) / 1e6,
+                       f"output-write limit: fresh packed outputs for {ps.n_samples / n:.1f} samples/ray, written once (M rays/s)")
+    report.add("raymarch_frac_of_output_write_limit", n / t / 1e6 / limit, "ray marching / output-write limit")
     n_ref = 2**12 if quick else 2**14
     occ = grid.occupied()
     pr = paired_median_times(

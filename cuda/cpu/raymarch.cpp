@@ -154,7 +154,7 @@ class LaneMarcher {
     }
 
     void march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
-               int64_t* counts, std::vector<float>& s0, std::vector<float>& s1, std::vector<int64_t>& first) {
+               int64_t* counts, std::vector<float>& s0, std::vector<float>& s1, int64_t* first) {
         next_ = r0;
         r1_ = r1;
         for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, s0, first);
@@ -252,7 +252,7 @@ class LaneMarcher {
   private:
     // The lane's ray ended: its samples join the block buffers.
     void finish(int j, int64_t r0, int64_t* counts, std::vector<float>& s0, std::vector<float>& s1,
-                std::vector<int64_t>& first) {
+                int64_t* first) {
         const int64_t r = ray_[j];
         counts[r] = n_[j];
         first[r - r0] = (int64_t)s0.size();
@@ -265,7 +265,7 @@ class LaneMarcher {
 
     // The lane takes the block's next ray that enters the grid (rays that do not get no samples).
     void refill(int j, int64_t r0, const float* o, const float* d, const float* near, const float* far,
-                int64_t* counts, std::vector<float>& s0, std::vector<int64_t>& first) {
+                int64_t* counts, std::vector<float>& s0, int64_t* first) {
         while (next_ < r1_) {
             const int64_t r = next_++;
             const float* orr = o + 3 * r;
@@ -322,6 +322,44 @@ bool raymarch_simd_active() {
 #endif
 }
 
+namespace {
+// One thread's marching output, kept across calls: fresh buffers per call cost their page faults
+// and regrowth copies every time (~1 us per 4 KiB page on a VM). Blocks append to it.
+struct MarchBuffers {
+    std::vector<float> t0, t1;   // samples of the blocks this thread marched, block after block
+    std::vector<int64_t> first;  // per ray of those blocks: where its samples start in t0 / t1
+    // Capacity kept after a call; a larger call's buffers are released (a one-off big render
+    // should not hold its memory for the rest of the process).
+    static constexpr size_t kKeepBytes = (size_t)64 << 20;
+
+    void clear() {
+        t0.clear();
+        t1.clear();
+        first.clear();
+    }
+    void trim() {
+        if ((t0.capacity() + t1.capacity()) * sizeof(float) + first.capacity() * sizeof(int64_t) > kKeepBytes) {
+            std::vector<float>().swap(t0);
+            std::vector<float>().swap(t1);
+            std::vector<int64_t>().swap(first);
+        }
+    }
+};
+
+MarchBuffers& thread_march_buffers() {
+    thread_local MarchBuffers buf;
+    return buf;
+}
+
+// Where a block's output went: which thread's buffers, and from where in them.
+struct MarchedBlock {
+    MarchBuffers* buf;
+    int64_t samples;  // first sample in buf->t0 / t1
+    int64_t rays;     // first ray's entry in buf->first, or -1: the samples are in ray order
+    int64_t count;    // samples of the block
+};
+}  // namespace
+
 void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
                           const float* d, const float* near, const float* far, const uint8_t* bits,
                           const uint8_t* coarse_bits, int64_t* counts,
@@ -329,9 +367,7 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
     // Many more blocks than threads so that dynamic scheduling balances uneven rays.
     const int64_t block = 2048;
     const int64_t n_blocks = (n_rays + block - 1) / block;
-    std::vector<std::vector<float>> t0(n_blocks), t1(n_blocks);
-    // where each ray's samples start in its block's buffers (the SIMD lanes finish rays out of order)
-    std::vector<std::vector<int64_t>> first(n_blocks);
+    std::vector<MarchedBlock> blocks((size_t)n_blocks);
 #if defined(RD_MARCH_AVX2)
     const bool simd = simd_march_ok(g, m);
     std::vector<uint32_t> fine_words, coarse_words;
@@ -344,6 +380,8 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
 #endif
 #pragma omp parallel
     {
+        MarchBuffers& buf = thread_march_buffers();
+        buf.clear();
 #if defined(RD_MARCH_AVX2)
         std::unique_ptr<LaneMarcher> lanes;
         if (simd) lanes = std::make_unique<LaneMarcher>(g, m, fine_words.data(), coarse_words.data());
@@ -351,41 +389,49 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_blocks; ++b) {
             const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-            t0[b].reserve((size_t)(r1 - r0) * 16);
-            t1[b].reserve((size_t)(r1 - r0) * 16);
+            MarchedBlock& mb = blocks[b];
+            mb = {&buf, (int64_t)buf.t0.size(), -1, 0};
 #if defined(RD_MARCH_AVX2)
             if (simd) {
-                first[b].resize((size_t)(r1 - r0));
-                lanes->march(r0, r1, o, d, near, far, counts, t0[b], t1[b], first[b]);
-                continue;
-            }
+                mb.rays = (int64_t)buf.first.size();
+                buf.first.resize(buf.first.size() + (size_t)(r1 - r0));
+                lanes->march(r0, r1, o, d, near, far, counts, buf.t0, buf.t1, buf.first.data() + mb.rays);
+            } else
 #endif
-            BufferEmit emit{&t0[b], &t1[b], m.max_samples};
-            for (int64_t r = r0; r < r1; ++r)
-                counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+            {
+                BufferEmit emit{&buf.t0, &buf.t1, m.max_samples};
+                for (int64_t r = r0; r < r1; ++r)
+                    counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+            }
+            mb.count = (int64_t)buf.t0.size() - mb.samples;
         }
     }
-    const std::vector<int64_t> base = block_bases(t0);
+    std::vector<int64_t> base((size_t)n_blocks + 1, 0);
+    for (int64_t b = 0; b < n_blocks; ++b) base[b + 1] = base[b] + blocks[b].count;
     MarchOutput out = allocate(base[n_blocks], ctx);
-    if (base[n_blocks] == 0) return;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        int64_t k = base[b];
-        const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-        if (first[b].empty()) {  // the scalar path buffered the rays in order
-            std::memcpy(out.t_starts + k, t0[b].data(), t0[b].size() * sizeof(float));
-            std::memcpy(out.t_ends + k, t1[b].data(), t1[b].size() * sizeof(float));
-            for (int64_t r = r0; r < r1; ++r)
-                for (int64_t i = 0; i < counts[r]; ++i) out.ray_indices[k++] = r;
-            continue;
+#pragma omp parallel
+    {
+        if (base[n_blocks] > 0) {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t b = 0; b < n_blocks; ++b) {
+                const MarchedBlock& mb = blocks[b];
+                const float* t0 = mb.buf->t0.data() + mb.samples;
+                const float* t1 = mb.buf->t1.data() + mb.samples;
+                int64_t k = base[b];
+                const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+                for (int64_t r = r0; r < r1; ++r) {
+                    const int64_t c = counts[r];
+                    // the SIMD lanes finish rays out of order; the scalar path buffers them in order
+                    const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - base[b];
+                    std::memcpy(out.t_starts + k, t0 + f, c * sizeof(float));
+                    std::memcpy(out.t_ends + k, t1 + f, c * sizeof(float));
+                    for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
+                    k += c;
+                }
+            }
         }
-        for (int64_t r = r0; r < r1; ++r) {
-            const int64_t c = counts[r], f = first[b][r - r0];
-            std::memcpy(out.t_starts + k, t0[b].data() + f, c * sizeof(float));
-            std::memcpy(out.t_ends + k, t1[b].data() + f, c * sizeof(float));
-            for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
-            k += c;
-        }
+        // every thread's buffers were read above (the loop ends in a barrier)
+        thread_march_buffers().trim();
     }
 }
 
