@@ -86,13 +86,13 @@ struct TableGrad {
 
 TableGrad table_grad(const Tensor& x, const Tensor& table, const c10::optional<Tensor>& into,
                      bool into_uninit, int64_t n) {
-    TableGrad g{into.has_value() ? *into : torch::empty(table.sizes(), x.options()),
-                !into.has_value() || into_uninit};
     if (into.has_value()) {
         RD_CHECK(*into);
         TORCH_CHECK(into->scalar_type() == x.scalar_type() && into->sizes() == table.sizes(),
                     "the table gradient to add to must have the table's shape and the points' dtype");
     }
+    TableGrad g{into.has_value() ? *into : torch::empty(table.sizes(), x.options()),
+                !into.has_value() || into_uninit};
     if (n == 0 && g.zeroed) g.t.zero_();  // no kernel runs to do it
     return g;
 }
