@@ -46,25 +46,26 @@ def _omp_spin_count(proc_loadavg: str = "/proc/loadavg") -> str:
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _os.environ.setdefault("GOMP_SPINCOUNT", _omp_spin_count())
 
-MMAP_THRESHOLD = 256 << 20
+_MMAP_THRESHOLD = 256 << 20
 """Blocks up to this size come from glibc's heap, not from a fresh mmap each (``_keep_freed_memory``)."""
-TRIM_THRESHOLD = 512 << 20
+_TRIM_THRESHOLD = 512 << 20
 """Free memory that glibc keeps at the top of its heap rather than returning to the system."""
 
 
-def _keep_freed_memory(environ=_os.environ) -> bool:
+def _keep_freed_memory() -> bool:
     """Let glibc's malloc reuse freed large blocks: returns whether the settings were made.
 
     By default glibc serves every block above 32 MiB (and smaller ones until its adaptive
     threshold has grown) with a fresh mmap and unmaps it on free, so a tensor of that size made
     in every call (a ray march's packed samples, a render chunk's buffers) pays a page fault per
     4 KiB page each time, ~1 us apiece on a VM: a quarter of a 2^18-ray march (docs/kernels.md).
-    Blocks up to ``MMAP_THRESHOLD`` from the heap, and up to ``TRIM_THRESHOLD`` of free heap kept,
+    Blocks up to ``_MMAP_THRESHOLD`` from the heap, and up to ``_TRIM_THRESHOLD`` of free heap kept,
     reuse pages that are already mapped (what jemalloc or tcmalloc, which torch's CPU
     performance guide recommends, do by other means). An allocator chosen in the environment
     wins: ``LD_PRELOAD``, ``MALLOC_*_`` variables, or malloc tunables in ``GLIBC_TUNABLES``."""
-    chosen = environ.get("LD_PRELOAD") or "malloc" in environ.get("GLIBC_TUNABLES", "")
-    if chosen or any(k.startswith("MALLOC_") and k.endswith("_") for k in environ):
+    env = _os.environ
+    chosen = env.get("LD_PRELOAD") or "malloc" in env.get("GLIBC_TUNABLES", "")
+    if chosen or any(k.startswith("MALLOC_") and k.endswith("_") for k in env):
         return False
     try:
         if not _os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
@@ -75,7 +76,7 @@ def _keep_freed_memory(environ=_os.environ) -> bool:
     except (OSError, ValueError, AttributeError):  # not glibc (or not Linux)
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    return bool(mallopt(m_mmap_threshold, _MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, _TRIM_THRESHOLD))
 
 
 _keep_freed_memory()

@@ -78,6 +78,16 @@ const float* points_by_axis(const float* x, int64_t b, int64_t e) {
 }
 #endif
 
+// The block's points by axis where the SIMD loops will read them so, else nullptr.
+template <int F, typename S, typename T>
+const float* simd_points(bool simd, const S* x, int64_t b, int64_t e) {
+#if defined(RD_HG_AVX2)
+    if constexpr (simd_supported<F, S, T>())
+        if (simd) return points_by_axis(x, b, e);
+#endif
+    return nullptr;
+}
+
 template <int F, typename S, typename T>
 void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table, S* out) {
     const int L = p.n_levels;
@@ -91,11 +101,7 @@ void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
         const int64_t b = blk * block;
         const int64_t e = b + block < n ? b + block : n;
-#if defined(RD_HG_AVX2)
-        [[maybe_unused]] const float* xa = nullptr;
-        if constexpr (simd_supported<F, S, T>())
-            if (simd) xa = points_by_axis(x, b, e);
-#endif
+        [[maybe_unused]] const float* xa = simd_points<F, S, T>(simd, x, b, e);
         for (int l = 0; l < L; ++l) {
             const T* lt = table + (size_t)p.offsets[l] * F;
             int64_t i = b;
@@ -204,11 +210,7 @@ void backward_impl(const HashGridParams& p, int64_t n, const S* x, const T* tabl
                 for (int k = 0, l = tid; l < L; ++k, l += nt)
                     for (int f = 0; f < F; ++f) gown[((size_t)k * kBlock + (i - b)) * F + f] = row[l * F + f];
             }
-#if defined(RD_HG_AVX2)
-            [[maybe_unused]] const float* xa = nullptr;
-            if constexpr (simd_supported<F, S, T>())
-                if (simd) xa = points_by_axis(x, b, e);
-#endif
+            [[maybe_unused]] const float* xa = simd_points<F, S, T>(simd, x, b, e);
             for (int k = 0, l = tid; l < L; ++k, l += nt) {
                 const T* lt = table + (size_t)p.offsets[l] * F;
                 S* lg = gtable ? gtable + (size_t)p.offsets[l] * F : nullptr;

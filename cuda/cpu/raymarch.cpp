@@ -357,6 +357,7 @@ struct MarchedBlock {
     int64_t samples;  // first sample in buf->t0 / t1
     int64_t rays;     // first ray's entry in buf->first, or -1: the samples are in ray order
     int64_t count;    // samples of the block
+    int64_t size() const { return count; }  // for block_bases
 };
 }  // namespace
 
@@ -406,28 +407,26 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
             mb.count = (int64_t)buf.t0.size() - mb.samples;
         }
     }
-    std::vector<int64_t> base((size_t)n_blocks + 1, 0);
-    for (int64_t b = 0; b < n_blocks; ++b) base[b + 1] = base[b] + blocks[b].count;
+    const std::vector<int64_t> base = block_bases(blocks);
     MarchOutput out = allocate(base[n_blocks], ctx);
 #pragma omp parallel
     {
-        if (base[n_blocks] > 0) {
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t b = 0; b < n_blocks; ++b) {
-                const MarchedBlock& mb = blocks[b];
-                const float* t0 = mb.buf->t0.data() + mb.samples;
-                const float* t1 = mb.buf->t1.data() + mb.samples;
-                int64_t k = base[b];
-                const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-                for (int64_t r = r0; r < r1; ++r) {
-                    const int64_t c = counts[r];
-                    // the SIMD lanes finish rays out of order; the scalar path buffers them in order
-                    const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - base[b];
-                    std::memcpy(out.t_starts + k, t0 + f, c * sizeof(float));
-                    std::memcpy(out.t_ends + k, t1 + f, c * sizeof(float));
-                    for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
-                    k += c;
-                }
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const MarchedBlock& mb = blocks[b];
+            if (mb.count == 0) continue;  // (with no samples at all the outputs may be null)
+            const float* t0 = mb.buf->t0.data() + mb.samples;
+            const float* t1 = mb.buf->t1.data() + mb.samples;
+            int64_t k = base[b];
+            const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t c = counts[r];
+                // the SIMD lanes finish rays out of order; the scalar path buffers them in order
+                const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - base[b];
+                std::memcpy(out.t_starts + k, t0 + f, c * sizeof(float));
+                std::memcpy(out.t_ends + k, t1 + f, c * sizeof(float));
+                for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
+                k += c;
             }
         }
         // every thread's buffers were read above (the loop ends in a barrier)
