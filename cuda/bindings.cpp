@@ -190,7 +190,7 @@ std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
 #ifndef RD_CUDA
     {
-        // CPU: one marching pass into per-block buffers (see rd::cpu::raymarch_single_pass).
+        // CPU: one marching pass into per-thread buffers (see rd::cpu::raymarch_single_pass).
         struct Ctx {
             torch::TensorOptions opts;
             Tensor ri, t0, t1;

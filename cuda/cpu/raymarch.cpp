@@ -250,7 +250,7 @@ class LaneMarcher {
     }
 
   private:
-    // The lane's ray ended: its samples join the block buffers.
+    // The lane's ray ended: its samples join the thread's buffers.
     void finish(int j, int64_t r0, int64_t* counts, std::vector<float>& s0, std::vector<float>& s1,
                 int64_t* first) {
         const int64_t r = ray_[j];
