@@ -7,9 +7,14 @@
 
 #include "redrive/launchers.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
 #define RD_MARCH_AVX2 1
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#define RD_MARCH_SCATTER 1
+#endif
 #endif
 
 namespace rd {
@@ -83,14 +88,55 @@ std::vector<int64_t> block_bases(const std::vector<Buffer>& blocks) {
     return base;
 }
 
+// A ray's samples are ~30 floats: a libc call per copy costs about as much as the copy itself.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+#if defined(__AVX512F__)
+    for (; n >= 16; n -= 16, dst += 16, src += 16) _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+    if (n > 0) {
+        const __mmask16 k = (__mmask16)((1u << n) - 1u);
+        _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
+    }
+#else
+    std::memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
+// Samples (t_start, t_end) appended ray after ray. Unlike std::vector it leaves appended room
+// uninitialised, so each sample is written once.
+struct SampleBuffer {
+    std::unique_ptr<float[]> t0, t1;
+    int64_t size = 0, capacity = 0;
+
+    // Room for n more samples; returns where they start.
+    int64_t extend(int64_t n) {
+        if (size + n > capacity) {
+            const int64_t c = rd_max(2 * capacity, size + n);
+            std::unique_ptr<float[]> a(new float[c]), b(new float[c]);
+            copy_floats(a.get(), t0.get(), size);
+            copy_floats(b.get(), t1.get(), size);
+            t0 = std::move(a);
+            t1 = std::move(b);
+            capacity = c;
+        }
+        const int64_t at = size;
+        size += n;
+        return at;
+    }
+    void release() {
+        t0.reset();
+        t1.reset();
+        size = capacity = 0;
+    }
+};
+
 struct BufferEmit {
-    std::vector<float>* t0;
-    std::vector<float>* t1;
+    SampleBuffer* buf;
     int cap;  // samples past it are counted, not kept
     void operator()(int i, float a, float b) {
         if (i >= cap) return;
-        t0->push_back(a);
-        t1->push_back(b);
+        const int64_t k = buf->extend(1);
+        buf->t0[k] = a;
+        buf->t1[k] = b;
     }
 };
 
@@ -98,11 +144,10 @@ struct BufferEmit {
 // the march counts on; a ray that turns out to need stretching drops them and marches again.
 int march_ray_buffered(const OccGridParams& g, const MarchParams& m, const float* o, const float* d, float near,
                        float far, const uint8_t* bits, const uint8_t* coarse, BufferEmit& emit) {
-    const size_t mark = emit.t0->size();
+    const int64_t mark = emit.buf->size;
     const int n = march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, bits, coarse, emit);
     if (n <= m.max_samples) return n;
-    emit.t0->resize(mark);
-    emit.t1->resize(mark);
+    emit.buf->size = mark;
     return march_steps(g, m, stretch_scale(m, n), m.max_samples, o, d, near, far, bits, coarse, emit);
 }
 }  // namespace
@@ -144,6 +189,7 @@ class LaneMarcher {
 
     LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* fine, const uint32_t* coarse)
         : g_(g), m_(m), fine_(fine), coarse_(coarse), scratch_((size_t)2 * kLanes * m.max_samples) {
+        for (int j = 0; j < kLanes; ++j) row_[j] = j * 2 * m.max_samples;
         for (int k = 0; k < 3; ++k) {
             csz_[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
             inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
@@ -154,10 +200,10 @@ class LaneMarcher {
     }
 
     void march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
-               int64_t* counts, std::vector<float>& s0, std::vector<float>& s1, int64_t* first) {
+               int64_t* counts, SampleBuffer& out, int64_t* first) {
         next_ = r0;
         r1_ = r1;
-        for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, s0, first);
+        for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, out, first);
         const __m256 cone = _mm256_set1_ps(m_.cone), dt_min = _mm256_set1_ps(m_.dt_min), dt_max = _mm256_set1_ps(m_.dt_max);
         const __m256 half = _mm256_set1_ps(0.5f), sliver = _mm256_set1_ps(1e-3f), zero = _mm256_setzero_ps();
         const __m256 inf = _mm256_set1_ps(1e30f), eps = _mm256_set1_ps(eps_);
@@ -219,6 +265,14 @@ class LaneMarcher {
             _mm256_store_ps(te_out, te);
             // ended: past the far end, or the cap reached with this step's sample
             const __m256i n_next = _mm256_sub_epi32(n, _mm256_castps_si256(emit));  // emit lanes are -1
+#if defined(RD_MARCH_SCATTER)
+            // Every live lane writes its step at its next free slot; only an emitting lane advances past it.
+            const __mmask8 live = (__mmask8)_mm256_movemask_ps(active);
+            const __m256i slot = _mm256_add_epi32(n, _mm256_load_si256((const __m256i*)(row_ + off)));
+            _mm256_mask_i32scatter_ps(scratch_.data(), live, slot, t, 4);
+            _mm256_mask_i32scatter_ps(scratch_.data() + m_.max_samples, live, slot, te, 4);
+            _mm256_store_si256((__m256i*)(n_ + off), n_next);
+#endif
             const __m256 full = _mm256_castsi256_ps(_mm256_cmpgt_epi32(n_next, cap_minus_one));
             const __m256 over = _mm256_or_ps(_mm256_cmp_ps(t_next, tend, _CMP_GE_OQ), full);
             emitted = _mm256_movemask_ps(emit);
@@ -234,6 +288,7 @@ class LaneMarcher {
                 emitted |= e << off;
                 ended |= x << off;
             }
+#if !defined(RD_MARCH_SCATTER)
             for (int mask = emitted; mask; mask &= mask - 1) {
                 const int j = __builtin_ctz(mask);
                 float* sc = scratch_.data() + (size_t)j * 2 * m_.max_samples;
@@ -241,31 +296,32 @@ class LaneMarcher {
                 sc[m_.max_samples + n_[j]] = te_out[j];
                 ++n_[j];
             }
+#endif
             for (; ended; ended &= ended - 1) {
                 const int j = __builtin_ctz(ended);
-                finish(j, r0, counts, s0, s1, first);
-                refill(j, r0, o, d, near, far, counts, s0, first);
+                finish(j, r0, counts, out, first);
+                refill(j, r0, o, d, near, far, counts, out, first);
             }
         }
     }
 
   private:
     // The lane's ray ended: its samples join the thread's buffers.
-    void finish(int j, int64_t r0, int64_t* counts, std::vector<float>& s0, std::vector<float>& s1,
-                int64_t* first) {
+    void finish(int j, int64_t r0, int64_t* counts, SampleBuffer& out, int64_t* first) {
         const int64_t r = ray_[j];
         counts[r] = n_[j];
-        first[r - r0] = (int64_t)s0.size();
+        const int64_t k = out.extend(n_[j]);
+        first[r - r0] = k;
         const float* sc = scratch_.data() + (size_t)j * 2 * m_.max_samples;
-        s0.insert(s0.end(), sc, sc + n_[j]);
-        s1.insert(s1.end(), sc + m_.max_samples, sc + m_.max_samples + n_[j]);
+        copy_floats(out.t0.get() + k, sc, n_[j]);
+        copy_floats(out.t1.get() + k, sc + m_.max_samples, n_[j]);
         active_[j] = 0;
         --live_;
     }
 
     // The lane takes the block's next ray that enters the grid (rays that do not get no samples).
     void refill(int j, int64_t r0, const float* o, const float* d, const float* near, const float* far,
-                int64_t* counts, std::vector<float>& s0, int64_t* first) {
+                int64_t* counts, SampleBuffer& out, int64_t* first) {
         while (next_ < r1_) {
             const int64_t r = next_++;
             const float* orr = o + 3 * r;
@@ -276,7 +332,7 @@ class LaneMarcher {
             const float t = rd_max(b0, near[r]), tend = rd_min(b1, far[r]);
             if (!hit || !(t < tend)) {
                 counts[r] = 0;
-                first[r - r0] = (int64_t)s0.size();
+                first[r - r0] = out.size;
                 continue;
             }
             for (int k = 0; k < 3; ++k) {
@@ -309,6 +365,7 @@ class LaneMarcher {
     alignas(32) float o_[3][kLanes] = {}, d_[3][kLanes] = {}, id_[3][kLanes] = {};
     alignas(32) float t_[kLanes] = {}, tend_[kLanes] = {};
     alignas(32) int32_t active_[kLanes] = {}, n_[kLanes] = {};
+    alignas(32) int32_t row_[kLanes] = {};  // lane j's scratch row: j * 2 * cap
     int64_t ray_[kLanes] = {};
 };
 #endif
@@ -326,21 +383,19 @@ namespace {
 // One thread's marching output, kept across calls: fresh buffers per call cost their page faults
 // and regrowth copies every time (~1 us per 4 KiB page on a VM). Blocks append to it.
 struct MarchBuffers {
-    std::vector<float> t0, t1;   // samples of the blocks this thread marched, block after block
-    std::vector<int64_t> first;  // per ray of those blocks: where its samples start in t0 / t1
+    SampleBuffer samples;        // samples of the blocks this thread marched, block after block
+    std::vector<int64_t> first;  // per ray of those blocks: where its samples start in `samples`
     // Capacity kept after a call; a larger call's buffers are released (a one-off big render
     // should not hold its memory for the rest of the process).
     static constexpr size_t kKeepBytes = (size_t)64 << 20;
 
     void clear() {
-        t0.clear();
-        t1.clear();
+        samples.size = 0;
         first.clear();
     }
     void trim() {
-        if ((t0.capacity() + t1.capacity()) * sizeof(float) + first.capacity() * sizeof(int64_t) > kKeepBytes) {
-            std::vector<float>().swap(t0);
-            std::vector<float>().swap(t1);
+        if (2 * samples.capacity * sizeof(float) + first.capacity() * sizeof(int64_t) > kKeepBytes) {
+            samples.release();
             std::vector<int64_t>().swap(first);
         }
     }
@@ -354,7 +409,7 @@ MarchBuffers& thread_march_buffers() {
 // Where a block's output went: which thread's buffers, and from where in them.
 struct MarchedBlock {
     MarchBuffers* buf;
-    int64_t samples;  // first sample in buf->t0 / t1
+    int64_t samples;  // first sample in buf->samples
     int64_t rays;     // first ray's entry in buf->first, or -1: the samples are in ray order
     int64_t count;    // samples of the block
     int64_t size() const { return count; }  // for block_bases
@@ -391,20 +446,20 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
         for (int64_t b = 0; b < n_blocks; ++b) {
             const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
             MarchedBlock& mb = blocks[b];
-            mb = {&buf, (int64_t)buf.t0.size(), -1, 0};
+            mb = {&buf, buf.samples.size, -1, 0};
 #if defined(RD_MARCH_AVX2)
             if (simd) {
                 mb.rays = (int64_t)buf.first.size();
                 buf.first.resize(buf.first.size() + (size_t)(r1 - r0));
-                lanes->march(r0, r1, o, d, near, far, counts, buf.t0, buf.t1, buf.first.data() + mb.rays);
+                lanes->march(r0, r1, o, d, near, far, counts, buf.samples, buf.first.data() + mb.rays);
             } else
 #endif
             {
-                BufferEmit emit{&buf.t0, &buf.t1, m.max_samples};
+                BufferEmit emit{&buf.samples, m.max_samples};
                 for (int64_t r = r0; r < r1; ++r)
                     counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
             }
-            mb.count = (int64_t)buf.t0.size() - mb.samples;
+            mb.count = buf.samples.size - mb.samples;
         }
     }
     const std::vector<int64_t> base = block_bases(blocks);
@@ -415,16 +470,16 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
         for (int64_t b = 0; b < n_blocks; ++b) {
             const MarchedBlock& mb = blocks[b];
             if (mb.count == 0) continue;  // (with no samples at all the outputs may be null)
-            const float* t0 = mb.buf->t0.data() + mb.samples;
-            const float* t1 = mb.buf->t1.data() + mb.samples;
+            const float* t0 = mb.buf->samples.t0.get() + mb.samples;
+            const float* t1 = mb.buf->samples.t1.get() + mb.samples;
             int64_t k = base[b];
             const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t c = counts[r];
                 // the SIMD lanes finish rays out of order; the scalar path buffers them in order
                 const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - base[b];
-                std::memcpy(out.t_starts + k, t0 + f, c * sizeof(float));
-                std::memcpy(out.t_ends + k, t1 + f, c * sizeof(float));
+                copy_floats(out.t_starts + k, t0 + f, c);
+                copy_floats(out.t_ends + k, t1 + f, c);
                 for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
                 k += c;
             }
