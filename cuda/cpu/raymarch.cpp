@@ -23,43 +23,11 @@ namespace cpu {
 void occgrid_update(const OccGridParams& g, const float* values, float decay, float threshold,
                     float* density, uint8_t* bits, uint8_t* coarse_bits, void*) {
     const int64_t n = (int64_t)g.res[0] * g.res[1] * g.res[2];
-    const int64_t n_bytes = (n + 7) / 8;
-    // One byte (8 cells) per iteration so that no two threads write the same byte.
-#pragma omp parallel for schedule(static)
-    for (int64_t byte = 0; byte < n_bytes; ++byte) {
-        uint8_t v = 0;
-        for (int b = 0; b < 8; ++b) {
-            int64_t i = byte * 8 + b;
-            if (i >= n) break;
-            float dv = values ? occ_ema(density[i], values[i], decay) : density[i];
-            density[i] = dv;
-            if (dv > threshold) v |= (uint8_t)(1u << b);
-        }
-        bits[byte] = v;
-    }
     const int64_t nc = (int64_t)g.cres[0] * g.cres[1] * g.cres[2];
-    const int64_t nc_bytes = (nc + 7) / 8;
 #pragma omp parallel for schedule(static)
-    for (int64_t byte = 0; byte < nc_bytes; ++byte) {
-        uint8_t v = 0;
-        for (int b = 0; b < 8; ++b) {
-            int64_t ci = byte * 8 + b;
-            if (ci >= nc) break;
-            int cx = (int)(ci % g.cres[0]);
-            int cy = (int)((ci / g.cres[0]) % g.cres[1]);
-            int cz = (int)(ci / ((int64_t)g.cres[0] * g.cres[1]));
-            bool any = false;
-            for (int z = cz * g.cf; z < (cz + 1) * g.cf && z < g.res[2] && !any; ++z)
-                for (int y = cy * g.cf; y < (cy + 1) * g.cf && y < g.res[1] && !any; ++y)
-                    for (int x = cx * g.cf; x < (cx + 1) * g.cf && x < g.res[0]; ++x)
-                        if (bit_get(bits, x + (int64_t)g.res[0] * (y + (int64_t)g.res[1] * z))) {
-                            any = true;
-                            break;
-                        }
-            if (any) v |= (uint8_t)(1u << b);
-        }
-        coarse_bits[byte] = v;
-    }
+    for (int64_t byte = 0; byte < (n + 7) / 8; ++byte) bits[byte] = occ_update_byte(byte, n, values, decay, threshold, density);
+#pragma omp parallel for schedule(static)
+    for (int64_t byte = 0; byte < (nc + 7) / 8; ++byte) coarse_bits[byte] = occ_coarse_byte(g, byte, nc, bits);
 }
 
 // Count pass when ray_indices == nullptr (writes counts), fill pass otherwise (reads offsets).

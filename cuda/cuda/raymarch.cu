@@ -7,42 +7,15 @@ namespace rd {
 namespace cuda {
 namespace {
 
-__global__ void update_kernel(OccGridParams g, int64_t n, const float* values, float decay, float threshold,
-                              float* density, uint8_t* bits) {
+__global__ void update_kernel(int64_t n, const float* values, float decay, float threshold, float* density,
+                              uint8_t* bits) {
     const int64_t byte = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (byte * 8 >= n) return;
-    uint8_t v = 0;
-    for (int b = 0; b < 8; ++b) {
-        int64_t i = byte * 8 + b;
-        if (i >= n) break;
-        float dv = values ? occ_ema(density[i], values[i], decay) : density[i];
-        density[i] = dv;
-        if (dv > threshold) v |= (uint8_t)(1u << b);
-    }
-    bits[byte] = v;
+    if (byte * 8 < n) bits[byte] = occ_update_byte(byte, n, values, decay, threshold, density);
 }
 
 __global__ void coarse_kernel(OccGridParams g, int64_t nc, const uint8_t* bits, uint8_t* coarse_bits) {
     const int64_t byte = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (byte * 8 >= nc) return;
-    uint8_t v = 0;
-    for (int b = 0; b < 8; ++b) {
-        int64_t ci = byte * 8 + b;
-        if (ci >= nc) break;
-        int cx = (int)(ci % g.cres[0]);
-        int cy = (int)((ci / g.cres[0]) % g.cres[1]);
-        int cz = (int)(ci / ((int64_t)g.cres[0] * g.cres[1]));
-        bool any = false;
-        for (int z = cz * g.cf; z < (cz + 1) * g.cf && z < g.res[2] && !any; ++z)
-            for (int y = cy * g.cf; y < (cy + 1) * g.cf && y < g.res[1] && !any; ++y)
-                for (int x = cx * g.cf; x < (cx + 1) * g.cf && x < g.res[0]; ++x)
-                    if (bit_get(bits, x + (int64_t)g.res[0] * (y + (int64_t)g.res[1] * z))) {
-                        any = true;
-                        break;
-                    }
-        if (any) v |= (uint8_t)(1u << b);
-    }
-    coarse_bits[byte] = v;
+    if (byte * 8 < nc) coarse_bits[byte] = occ_coarse_byte(g, byte, nc, bits);
 }
 
 __global__ void march_kernel(OccGridParams g, MarchParams m, int64_t n_rays, const float* o, const float* d,
@@ -82,7 +55,7 @@ void occgrid_update(const OccGridParams& g, const float* values, float decay, fl
     const int64_t n = (int64_t)g.res[0] * g.res[1] * g.res[2];
     const int64_t nc = (int64_t)g.cres[0] * g.cres[1] * g.cres[2];
     cudaStream_t st = as_stream(stream);
-    update_kernel<<<blocks_for((n + 7) / 8), kThreads, 0, st>>>(g, n, values, decay, threshold, density, bits);
+    update_kernel<<<blocks_for((n + 7) / 8), kThreads, 0, st>>>(n, values, decay, threshold, density, bits);
     coarse_kernel<<<blocks_for((nc + 7) / 8), kThreads, 0, st>>>(g, nc, bits, coarse_bits);
     check_launch("occgrid_update");
 }

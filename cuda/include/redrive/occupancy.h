@@ -201,4 +201,42 @@ RD_HD float occ_ema(float old_density, float value, float decay) {
     return a > value ? a : value;
 }
 
+// Byte `byte` of the occupancy bitfield over n cells: cells 8 * byte .. 8 * byte + 7, their
+// densities first EMA-updated with `values` (when given). One byte per call, so that parallel
+// callers never write the same byte.
+RD_HD uint8_t occ_update_byte(int64_t byte, int64_t n, const float* values, float decay, float threshold,
+                              float* density) {
+    uint8_t v = 0;
+    for (int b = 0; b < 8; ++b) {
+        const int64_t i = byte * 8 + b;
+        if (i >= n) break;
+        const float dv = values ? occ_ema(density[i], values[i], decay) : density[i];
+        density[i] = dv;
+        if (dv > threshold) v |= (uint8_t)(1u << b);
+    }
+    return v;
+}
+
+// Byte `byte` of the coarse bitfield (nc blocks): a block is occupied when any of its cells is.
+RD_HD uint8_t occ_coarse_byte(const OccGridParams& g, int64_t byte, int64_t nc, const uint8_t* bits) {
+    uint8_t v = 0;
+    for (int b = 0; b < 8; ++b) {
+        const int64_t ci = byte * 8 + b;
+        if (ci >= nc) break;
+        const int cx = (int)(ci % g.cres[0]);
+        const int cy = (int)((ci / g.cres[0]) % g.cres[1]);
+        const int cz = (int)(ci / ((int64_t)g.cres[0] * g.cres[1]));
+        bool any = false;
+        for (int z = cz * g.cf; z < (cz + 1) * g.cf && z < g.res[2] && !any; ++z)
+            for (int y = cy * g.cf; y < (cy + 1) * g.cf && y < g.res[1] && !any; ++y)
+                for (int x = cx * g.cf; x < (cx + 1) * g.cf && x < g.res[0]; ++x)
+                    if (bit_get(bits, x + (int64_t)g.res[0] * (y + (int64_t)g.res[1] * z))) {
+                        any = true;
+                        break;
+                    }
+        if (any) v |= (uint8_t)(1u << b);
+    }
+    return v;
+}
+
 }  // namespace rd
