@@ -171,15 +171,20 @@ def load_cpu(verbose: bool = False) -> ModuleType:
         if "cpu" in _loaded:
             return _loaded["cpu"]
         root = cuda_source_root()
-        sources = _cpu_sources(root)
-        cxx = _find_cxx()
-        key = _build_key("cpu", sources + _headers(root), _CXX_FLAGS + _LD_FLAGS, [_compiler_id(cxx), _cpu_model()])
-        name = f"redrive_ext_cpu_{key}"
-        build_dir = cache_root() / name
-        so = build_dir / f"{name}.so"
-        module = _import_so(name, so) if so.is_file() else _build(name, sources, build_dir, cuda=False, verbose=verbose)
-        _loaded["cpu"] = module
-        return module
+        ids = [_compiler_id(_find_cxx()), _cpu_model()]
+        return _load_cached("cpu", root, _cpu_sources(root), _CXX_FLAGS + _LD_FLAGS, ids, verbose)
+
+
+def _load_cached(kind: str, root: Path, sources: list[Path], flags: list[str], ids: list[str],
+                 verbose: bool) -> ModuleType:
+    """The ``kind`` extension of these sources, flags and tool ids: from the cache, else built into it."""
+    key = _build_key(kind, sources + _headers(root), flags, ids)
+    name = f"redrive_ext_{kind}_{key}"
+    build_dir = cache_root() / name
+    so = build_dir / f"{name}.so"
+    module = _import_so(name, so) if so.is_file() else _build(name, sources, build_dir, cuda=kind == "cuda", verbose=verbose)
+    _loaded[kind] = module
+    return module
 
 
 def _default_cuda_home() -> None:
@@ -210,13 +215,8 @@ def load_cuda(verbose: bool = False) -> ModuleType:
         nvcc = _find_nvcc()
         os.environ.setdefault("CUDA_HOME", str(Path(nvcc).parents[1]))
         sources = [root / "bindings.cpp", *_cuda_sources(root)]
-        key = _build_key("cuda", sources + _headers(root), _CXX_FLAGS + _NVCC_FLAGS + _NVCC_ARCHS, [_compiler_id(nvcc)])
-        name = f"redrive_ext_cuda_{key}"
-        build_dir = cache_root() / name
-        so = build_dir / f"{name}.so"
-        module = _import_so(name, so) if so.is_file() else _build(name, sources, build_dir, cuda=True, verbose=verbose)
-        _loaded["cuda"] = module
-        return module
+        flags = _CXX_FLAGS + _NVCC_FLAGS + _NVCC_ARCHS
+        return _load_cached("cuda", root, sources, flags, [_compiler_id(nvcc)], verbose)
 
 
 def get(device) -> ModuleType:
