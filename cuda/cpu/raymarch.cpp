@@ -257,6 +257,7 @@ class LaneMarcher {
                 ended |= x << off;
             }
 #if !defined(RD_MARCH_SCATTER)
+            // AVX2 alone has no scatter: the emitting lanes write their samples one by one
             for (int mask = emitted; mask; mask &= mask - 1) {
                 const int j = __builtin_ctz(mask);
                 float* sc = scratch_.data() + (size_t)j * 2 * m_.max_samples;
