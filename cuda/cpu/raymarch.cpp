@@ -138,22 +138,48 @@ std::vector<uint32_t> bit_words(const uint8_t* bits, int64_t n_bits) {
     return w;
 }
 
-inline __m256i bit_at(const uint32_t* words, __m256i idx) {
-    const __m256i w = _mm256_i32gather_epi32((const int*)words, _mm256_srli_epi32(idx, 5), 4);
-    return _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(idx, _mm256_set1_epi32(31))), _mm256_set1_epi32(1));
+// The 32-bit words that hold bits idx of a bitfield, and those bits as lane masks (all ones where set).
+inline __m256i bit_words_at(const uint32_t* words, __m256i idx) {
+    return _mm256_i32gather_epi32((const int*)words, _mm256_srli_epi32(idx, 5), 4);
+}
+inline __m256 bits_set(__m256i w, __m256i idx) {
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(idx, _mm256_set1_epi32(31))), one);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit, one));
+}
+
+// Cell index ix + rx * (iy + ry * iz) of per-axis cells: with power-of-two sizes by shifts, else by
+// two products side by side (the same integers; each product is ~10 cycles on the step's chain).
+template <bool kPow2>
+inline __m256i cell_index(const __m256i c[3], __m256i rx_or_shift, __m256i rxy_or_shift) {
+    if constexpr (kPow2)
+        return _mm256_add_epi32(_mm256_add_epi32(c[0], _mm256_sllv_epi32(c[1], rx_or_shift)), _mm256_sllv_epi32(c[2], rxy_or_shift));
+    else
+        return _mm256_add_epi32(_mm256_add_epi32(c[0], _mm256_mullo_epi32(c[1], rx_or_shift)), _mm256_mullo_epi32(c[2], rxy_or_shift));
+}
+
+inline bool pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+inline int log2i(int v) {
+    int s = 0;
+    while ((1 << s) < v) ++s;
+    return s;
 }
 
 // rd::march_steps for 16 rays at a time (two groups of 8 AVX2 lanes): each lane takes one step
-// per iteration (the same float operations, so the same samples up to FMA contraction), and a
-// lane whose ray ends takes the next ray of the block at once, so the lanes stay busy while rays
-// of different lengths finish. A step has no branches: the occupancy tests are gathers, the
-// empty-space jump and the sample a blend. Every ray's samples go to its lane's scratch and join
-// the block's buffers when it ends; `first[r - r0]` records where in them.
+// per iteration (float operations that give the same values, so the same samples up to FMA
+// contraction), and a lane whose ray ends takes the next ray of the block soon after, so the lanes
+// stay busy while rays of different lengths finish. A step has no branches: the occupancy tests
+// are gathers, the empty-space jump and the sample a blend. Every ray's samples go to its lane's
+// scratch and join the block's buffers when it ends; `first[r - r0]` records where in them.
 class LaneMarcher {
   public:
     // Two groups of 8 lanes: each step is one long latency chain (position, cell, two gathers,
     // blend), and two independent ones in flight keep the core busy.
     static constexpr int kLanes = 16;
+    // Ended rays are handed over every kBatch iterations: an ended lane idles until then, and the
+    // branch on "some ray ended" (true about every third iteration, unpredictable) is taken almost
+    // always; each misprediction discarded the work of the next iteration that had started.
+    static constexpr int kBatch = 4;
 
     LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* fine, const uint32_t* coarse)
         : g_(g), m_(m), fine_(fine), coarse_(coarse), scratch_((size_t)2 * kLanes * m.max_samples) {
@@ -168,6 +194,16 @@ class LaneMarcher {
 
     void march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
                int64_t* counts, SampleBuffer& out, int64_t* first) {
+        if (pow2(g_.res[0]) && pow2(g_.res[1]) && pow2(g_.cres[0]) && pow2(g_.cres[1]))
+            march_impl<true>(r0, r1, o, d, near, far, counts, out, first);
+        else
+            march_impl<false>(r0, r1, o, d, near, far, counts, out, first);
+    }
+
+  private:
+    template <bool kPow2>
+    void march_impl(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
+                    int64_t* counts, SampleBuffer& out, int64_t* first) {
         next_ = r0;
         r1_ = r1;
         for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, out, first);
@@ -183,9 +219,11 @@ class LaneMarcher {
             bsz[k] = _mm256_set1_ps(bsz_[k]);
             res_max[k] = _mm256_set1_epi32(g_.res[k] - 1);
         }
-        const __m256i rx = _mm256_set1_epi32(g_.res[0]), ry = _mm256_set1_epi32(g_.res[1]);
-        const __m256i cx = _mm256_set1_epi32(g_.cres[0]), cy = _mm256_set1_epi32(g_.cres[1]);
-        const __m256i zero_i = _mm256_setzero_si256(), one_i = _mm256_set1_epi32(1);
+        // the index multipliers, or their log2 where they are powers of two
+        const auto mult = [](int v) { return _mm256_set1_epi32(kPow2 ? log2i(v) : v); };
+        const __m256i fx = mult(g_.res[0]), fxy = mult(g_.res[0] * g_.res[1]);
+        const __m256i cx = mult(g_.cres[0]), cxy = mult(g_.cres[0] * g_.cres[1]);
+        const __m256i zero_i = _mm256_setzero_si256();
         const __m256i cap_minus_one = _mm256_set1_epi32(m_.max_samples - 1);
         // lane j of a group of 8 writes its samples at scratch row j, 2 * cap floats apart
         const __m256i lane_row = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -199,13 +237,19 @@ class LaneMarcher {
         int emitted = 0;
 #endif
         // One step of the 8 lanes from `off`: stores their next t and count, writes (or stages)
-        // their samples, returns the lanes whose ray ended (a bit mask).
+        // their samples, idles the lanes whose ray ended and returns them (a bit mask). The step
+        // is one dependency chain (t -> position -> cell -> gathered bits -> next t), so whatever
+        // does not need the bits is computed beside the gathers, and the chain's operations are
+        // the shortest that give rd::march_steps' values.
         auto step = [&](int off) {
             const __m256 t = _mm256_load_ps(t_ + off), tend = _mm256_load_ps(tend_ + off);
             const __m256 dt = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(t, cone), dt_min), dt_max);
-            __m256 te = _mm256_min_ps(_mm256_add_ps(t, dt), tend);
-            te = _mm256_blendv_ps(te, tend, _mm256_cmp_ps(_mm256_sub_ps(tend, te), _mm256_mul_ps(sliver, dt), _CMP_LT_OQ));
-            const __m256 tm = _mm256_mul_ps(half, _mm256_add_ps(t, te));
+            // te = min(t + dt, tend), or tend when that leaves a sliver: past tend the sliver
+            // test holds anyway, so the min is not needed
+            const __m256 s = _mm256_add_ps(t, dt);
+            const __m256 te = _mm256_blendv_ps(s, tend, _mm256_cmp_ps(_mm256_sub_ps(tend, s), _mm256_mul_ps(sliver, dt), _CMP_LT_OQ));
+            // 0.5 * (t + te), rounded once either way (halving is exact)
+            const __m256 tm = _mm256_fmadd_ps(te, half, _mm256_mul_ps(t, half));
             __m256 ov[3], dv[3], idv[3];
             __m256i ic[3], cc[3];
             for (int k = 0; k < 3; ++k) {
@@ -213,27 +257,33 @@ class LaneMarcher {
                 dv[k] = _mm256_load_ps(d_[k] + off);
                 idv[k] = _mm256_load_ps(id_[k] + off);
                 const __m256 p = _mm256_fmadd_ps(dv[k], tm, ov[k]);
-                __m256i c = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_mul_ps(_mm256_sub_ps(p, lo[k]), icsz[k])));
+                // truncation, not floor: they differ only on (-1, 0), which the clamp maps to 0 either way
+                const __m256i c = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(p, lo[k]), icsz[k]));
                 ic[k] = _mm256_min_epi32(_mm256_max_epi32(c, zero_i), res_max[k]);
                 cc[k] = _mm256_srli_epi32(ic[k], shift_);
             }
-            const __m256i cidx = _mm256_add_epi32(cc[0], _mm256_mullo_epi32(cx, _mm256_add_epi32(cc[1], _mm256_mullo_epi32(cy, cc[2]))));
-            const __m256i fidx = _mm256_add_epi32(ic[0], _mm256_mullo_epi32(rx, _mm256_add_epi32(ic[1], _mm256_mullo_epi32(ry, ic[2]))));
-            const __m256 in_block = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit_at(coarse_, cidx), one_i));
-            const __m256 occupied = _mm256_and_ps(in_block, _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit_at(fine_, fidx), one_i)));
-            // leave the empty cell (its coarse block is occupied) or the empty block
-            __m256 exit = inf;
+            const __m256i cidx = cell_index<kPow2>(cc, cx, cxy), fidx = cell_index<kPow2>(ic, fx, fxy);
+            const __m256i cw = bit_words_at(coarse_, cidx), fw = bit_words_at(fine_, fidx);
+            // While the gathers run: where the ray leaves the cell and where it leaves the cell's
+            // block, each as rd::leave_empty moves on from it
+            __m256 exit_cell = inf, exit_block = inf;
             for (int k = 0; k < 3; ++k) {
-                const __m256 size = _mm256_blendv_ps(bsz[k], csz[k], in_block);
-                const __m256 cell = _mm256_cvtepi32_ps(_mm256_blendv_epi8(cc[k], ic[k], _mm256_castps_si256(in_block)));
-                const __m256 base = _mm256_fmadd_ps(cell, size, lo[k]);
                 const __m256 pos = _mm256_cmp_ps(dv[k], zero, _CMP_GT_OQ);
-                const __m256 b = _mm256_add_ps(base, _mm256_and_ps(pos, size));
-                const __m256 tk = _mm256_mul_ps(_mm256_sub_ps(b, ov[k]), idv[k]);
-                exit = _mm256_min_ps(exit, _mm256_blendv_ps(tk, inf, _mm256_cmp_ps(dv[k], zero, _CMP_EQ_OQ)));
+                const __m256 flat = _mm256_cmp_ps(dv[k], zero, _CMP_EQ_OQ);
+                const __m256 bc = _mm256_add_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(ic[k]), csz[k], lo[k]), _mm256_and_ps(pos, csz[k]));
+                const __m256 bb = _mm256_add_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(cc[k]), bsz[k], lo[k]), _mm256_and_ps(pos, bsz[k]));
+                exit_cell = _mm256_min_ps(exit_cell, _mm256_blendv_ps(_mm256_mul_ps(_mm256_sub_ps(bc, ov[k]), idv[k]), inf, flat));
+                exit_block = _mm256_min_ps(exit_block, _mm256_blendv_ps(_mm256_mul_ps(_mm256_sub_ps(bb, ov[k]), idv[k]), inf, flat));
             }
-            __m256 skip = _mm256_max_ps(exit, _mm256_add_ps(t, eps));
-            skip = _mm256_blendv_ps(te, skip, _mm256_cmp_ps(skip, t, _CMP_GT_OQ));  // rd::leave_empty
+            const __m256 t_eps = _mm256_add_ps(t, eps);
+            const __m256 nc = _mm256_max_ps(exit_cell, t_eps), nb = _mm256_max_ps(exit_block, t_eps);
+            const __m256 skip_cell = _mm256_blendv_ps(te, nc, _mm256_cmp_ps(nc, t, _CMP_GT_OQ));
+            const __m256 skip_block = _mm256_blendv_ps(te, nb, _mm256_cmp_ps(nb, t, _CMP_GT_OQ));
+            // the bits: a sample in an occupied cell, else leave the empty cell (its block is
+            // occupied) or the empty block
+            const __m256 in_block = bits_set(cw, cidx);
+            const __m256 occupied = _mm256_and_ps(in_block, bits_set(fw, fidx));
+            const __m256 skip = _mm256_blendv_ps(skip_block, skip_cell, in_block);
             const __m256i n = _mm256_load_si256((const __m256i*)(n_ + off));
             const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)(active_ + off)));
             const __m256 emit = _mm256_and_ps(occupied, active);
@@ -256,20 +306,23 @@ class LaneMarcher {
             const __m256i n_next = _mm256_sub_epi32(n, _mm256_castps_si256(emit));  // emit lanes are -1
             _mm256_store_si256((__m256i*)(n_ + off), n_next);
             const __m256 full = _mm256_castsi256_ps(_mm256_cmpgt_epi32(n_next, cap_minus_one));
-            const __m256 over = _mm256_or_ps(_mm256_cmp_ps(t_next, tend, _CMP_GE_OQ), full);
-            return _mm256_movemask_ps(_mm256_and_ps(over, active));
+            const __m256 ended = _mm256_and_ps(_mm256_or_ps(_mm256_cmp_ps(t_next, tend, _CMP_GE_OQ), full), active);
+            _mm256_store_ps((float*)(active_ + off), _mm256_andnot_ps(ended, active));
+            return _mm256_movemask_ps(ended);
         };
         while (live_) {
-            // every group's step first, so the out-of-order core overlaps their latency chains
             int ended = 0;
-            for (int off = 0; off < kLanes; off += 8) ended |= step(off) << off;
+            for (int it = 0; it < kBatch; ++it) {
+                // every group's step first, so the out-of-order core overlaps their latency chains
+                for (int off = 0; off < kLanes; off += 8) ended |= step(off) << off;
 #if !defined(RD_MARCH_SCATTER)
-            for (; emitted; emitted &= emitted - 1) {
-                const int j = __builtin_ctz(emitted);
-                scratch_[slot[j]] = ts[j];
-                scratch_[m_.max_samples + slot[j]] = tes[j];
-            }
+                for (; emitted; emitted &= emitted - 1) {
+                    const int j = __builtin_ctz(emitted);
+                    scratch_[slot[j]] = ts[j];
+                    scratch_[m_.max_samples + slot[j]] = tes[j];
+                }
 #endif
+            }
             for (; ended; ended &= ended - 1) {
                 const int j = __builtin_ctz(ended);
                 finish(j, r0, counts, out, first);
@@ -278,7 +331,6 @@ class LaneMarcher {
         }
     }
 
-  private:
     // The lane's ray ended: its samples join the thread's buffers.
     void finish(int j, int64_t r0, int64_t* counts, SampleBuffer& out, int64_t* first) {
         const int64_t r = ray_[j];

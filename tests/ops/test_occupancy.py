@@ -181,10 +181,12 @@ def test_cap_stretches_steps_to_reach_far(stretch):
     torch.testing.assert_close(ps.deltas[~first], torch.full((30,), 0.01))
 
 
-def test_simd_and_scalar_marchers_agree(monkeypatch):
+@pytest.mark.parametrize("res", [(48, 40, 32), (64, 32, 16)], ids=["products", "power-of-two-shifts"])
+def test_simd_and_scalar_marchers_agree(monkeypatch, res):
     """The AVX2 marcher (8 rays per instruction, lanes refilled as rays end) emits the scalar
-    marcher's samples, in ray order, also where rays hit the cap, start inside the box or miss it."""
-    grid = _sphere_grid(res=(48, 40, 32), cf=8, aabb=(-1.5, -1.0, -1.0, 1.5, 1.0, 1.0), radius=0.6)
+    marcher's samples, in ray order, also where rays hit the cap, start inside the box or miss it;
+    for cell indices by products and, on power-of-two grids, by shifts."""
+    grid = _sphere_grid(res=res, cf=8, aabb=(-1.5, -1.0, -1.0, 1.5, 1.0, 1.0), radius=0.6)
     o, d = _rays(3001, seed=4)
     o[::7] = 0.0  # from the centre, inside the sphere's cells
     d[::11] = torch.tensor([0.0, 0.0, 1.0])  # axis-aligned: zero direction components
