@@ -92,13 +92,17 @@ template <int F, typename S, typename T>
 void forward_impl(const HashGridParams& p, int64_t n, const S* x, const T* table, S* out) {
     const int L = p.n_levels;
     // Small batches still use every thread: blocks shrink to n / threads (at least 256 points).
-    // Each level pass writes its F values into every point's output row, so a block's rows (1 MiB
-    // here) should stay in L2 across the L passes: 8192 points for 16 x 2 features, ~5-10 %
-    // faster than 32768 (4 MiB of rows, refetched by every level pass) on 2^18 points.
+    // A thread with more points than kBlock reads every level's table once per block anyway; its
+    // blocks then also shrink until their output rows fit in L2 (1 MiB: 8192 points for 16 x 2
+    // features), since each level pass writes F values into every row: ~5-10 % faster than
+    // 32768-point blocks (4 MiB of rows, refetched by every level pass) on 2^18 points. A thread
+    // with one block reads each table once; there the smaller blocks' table rereads cost more
+    // than they save when the tables are not in cache (1 thread, 2^15 points, between reference
+    // runs: 4.6-5.0 -> 5.2-5.6 ms).
     const int64_t nt = omp_get_max_threads();
-    const int64_t max_block = rd_max<int64_t>(256, rd_min<int64_t>(kBlock, ((int64_t)1 << 20) / ((int64_t)L * F * (int64_t)sizeof(S))));
     int64_t block = (n + nt - 1) / nt;
-    block = block < 256 ? 256 : (block > max_block ? max_block : block);
+    if (block > kBlock) block = rd_max<int64_t>(256, rd_min<int64_t>(kBlock, ((int64_t)1 << 20) / ((int64_t)L * F * (int64_t)sizeof(S))));
+    block = block < 256 ? 256 : block;
     const int64_t n_blocks = (n + block - 1) / block;
     [[maybe_unused]] const bool simd = simd_enabled();
 #pragma omp parallel for schedule(static)
