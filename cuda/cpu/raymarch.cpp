@@ -123,13 +123,15 @@ int march_ray_buffered(const OccGridParams& g, const MarchParams& m, const float
 
 namespace {
 #if defined(RD_MARCH_AVX2)
-// The AVX2 marcher handles plain (unstretched) marching with a power-of-two coarse factor; per-lane
-// scratch holds one ray's samples, so very large caps stay on the scalar path.
+// The AVX2 marcher handles plain (unstretched) marching with a power-of-two coarse factor, on
+// grids whose cell indices fit its 32-bit lanes; per-lane scratch holds one ray's samples, so very
+// large caps stay on the scalar path.
 constexpr int kSimdMaxCap = 4096;
 
 bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
+    const bool small = (int64_t)g.res[0] * g.res[1] * g.res[2] < ((int64_t)1 << 31);
     return !scalar_kernels_forced() && !m.stretch && m.max_samples > 0 && m.max_samples <= kSimdMaxCap &&
-           (g.cf & (g.cf - 1)) == 0;
+           (g.cf & (g.cf - 1)) == 0 && small;
 }
 
 // A bitfield as 32-bit words, padded: the vector loop reads whole words.
