@@ -148,7 +148,7 @@ def _build(name: str, sources: list[Path], build_dir: Path, *, cuda: bool, verbo
             name=name,
             sources=[str(s) for s in sources],
             extra_cflags=cflags,
-            extra_ldflags=_LD_FLAGS,
+            extra_ldflags=list(_LD_FLAGS),  # torch appends its libraries to the list it is given
             extra_include_paths=[str(root / "include")],
             build_directory=str(build_dir),
             with_cuda=cuda,

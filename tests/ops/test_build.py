@@ -35,3 +35,19 @@ def test_cli_build_ext(capsys):
 
     assert main(["build-ext"]) == 0
     assert "CPU extension ready" in capsys.readouterr().out
+
+
+def test_a_build_leaves_the_flag_lists_as_they_were(monkeypatch, tmp_path):
+    """torch's cpp_extension.load appends its libraries to the lists it is given; the module's own
+    lists (also the cache key and what benchmarks/march_native.py builds with) must not grow."""
+    from torch.utils import cpp_extension
+
+    def fake_load(**kwargs):
+        kwargs["extra_cflags"].append("-DFROM_TORCH")
+        kwargs["extra_ldflags"].append("-lc10")
+        return object()
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    before = (list(_ext._CXX_FLAGS), list(_ext._LD_FLAGS))
+    _ext._build("probe", [], tmp_path, cuda=False, verbose=False)
+    assert (_ext._CXX_FLAGS, _ext._LD_FLAGS) == before
