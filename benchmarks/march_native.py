@@ -45,7 +45,7 @@ def build_driver() -> Path:
     key = hashlib.sha256()
     for f in sources + sorted((src / "include").rglob("*.h")):
         key.update(f.read_bytes())
-    key.update(" ".join(flags).encode())
+    key.update(" ".join(flags + _ext._LD_FLAGS).encode())
     out = _ext.cache_root() / f"march-native-{key.hexdigest()[:16]}" / "march_native"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
