@@ -244,18 +244,22 @@ def _scene_grid(res: int) -> OccupancyGrid:
     return grid
 
 
-def bench_raymarch(report: BenchmarkReport, quick: bool) -> None:
-    res = 128
+def march_scene(n: int, res: int = 128):
+    """The marching benchmark's grid (``res``^3), ``n`` camera-like rays from ego positions above the
+    ground inside the box, and its step settings: ``(grid, o, d, near, far, march)``."""
     grid = _scene_grid(res)
-    n = 2**16 if quick else 2**18
-    reps = 3 if quick else 7
     g = torch.Generator().manual_seed(2)
-    # Camera-like rays from ego positions above the ground inside the box.
     o = torch.cat([torch.rand(n, 2, generator=g) * 1.2 - 0.6, torch.full((n, 1), -0.8)], dim=1)
     d = torch.nn.functional.normalize(torch.randn(n, 3, generator=g) * torch.tensor([1.0, 1.0, 0.25]), dim=-1)
     march = MarchConfig(dt_min=2.0 * math.sqrt(3) / 1024, cone=1.0 / 256, max_samples=1024)
-    near = torch.zeros(n)
-    far = torch.full((n,), 1e3)
+    return grid, o, d, torch.zeros(n), torch.full((n,), 1e3), march
+
+
+def bench_raymarch(report: BenchmarkReport, quick: bool) -> None:
+    res = 128
+    n = 2**16 if quick else 2**18
+    reps = 3 if quick else 7
+    grid, o, d, near, far, march = march_scene(n, res)
     report.section(
         f"Ray marching: {n} rays through a {res}^3 grid ({100 * grid.occupied_fraction():.1f}% occupied), "
         f"dt_min {march.dt_min:.4f}, cone {march.cone:.4f}"

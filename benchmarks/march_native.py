@@ -30,7 +30,7 @@ from _common import REPO, BenchmarkReport, median_time, standard_parser  # noqa:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kernels import _scene_grid  # noqa: E402
+from kernels import march_scene  # noqa: E402
 from redrive.ops import MarchConfig, ray_march  # noqa: E402
 from redrive.ops import _ext  # noqa: E402
 
@@ -75,13 +75,7 @@ def main() -> int:
     report = BenchmarkReport("march_native")
     res, n = 128, 2**16 if args.quick else 2**18
     reps = 5 if args.quick else 21
-    grid = _scene_grid(res)
-    # kernels.py's rays: camera-like, from ego positions above the ground inside the box
-    g = torch.Generator().manual_seed(2)
-    o = torch.cat([torch.rand(n, 2, generator=g) * 1.2 - 0.6, torch.full((n, 1), -0.8)], dim=1)
-    d = torch.nn.functional.normalize(torch.randn(n, 3, generator=g) * torch.tensor([1.0, 1.0, 0.25]), dim=-1)
-    march = MarchConfig(dt_min=2.0 * math.sqrt(3) / 1024, cone=1.0 / 256, max_samples=1024)
-    near, far = torch.zeros(n), torch.full((n,), 1e3)
+    grid, o, d, near, far, march = march_scene(n, res)
     report.section(f"Ray marching without Python: {n} rays through a {res}^3 grid, {THREADS} threads")
 
     driver = build_driver()
