@@ -15,7 +15,6 @@ The native march must give the extension's samples (count and checksum), or the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -42,15 +41,15 @@ def build_driver() -> Path:
     src = REPO / "cuda"
     sources = [REPO / "benchmarks" / "march_native.cpp", src / "cpu" / "raymarch.cpp", src / "cpu" / "hashgrid.cpp"]
     flags = [*_ext._CXX_FLAGS, f"-I{src / 'include'}"]
-    key = hashlib.sha256()
-    for f in sources + sorted((src / "include").rglob("*.h")):
-        key.update(f.read_bytes())
-    key.update(" ".join(flags + _ext._LD_FLAGS).encode())
-    out = _ext.cache_root() / f"march-native-{key.hexdigest()[:16]}" / "march_native"
+    cxx = _ext._find_cxx()
+    # the extension's cache key: sources, headers, flags, compiler and CPU (-march=native)
+    key = _ext._build_key("march-native", sources + _ext._headers(src), flags + _ext._LD_FLAGS,
+                          [_ext._compiler_id(cxx), _ext._cpu_model()])
+    out = _ext.cache_root() / f"march-native-{key}" / "march_native"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
-        cmd = [_ext._find_cxx(), *flags, *map(str, sources), "-o", str(tmp), *_ext._LD_FLAGS]
+        cmd = [cxx, *flags, *map(str, sources), "-o", str(tmp), *_ext._LD_FLAGS]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"building {out.name} failed:\n{' '.join(cmd)}\n{done.stderr}")

@@ -131,7 +131,7 @@ constexpr int kSimdMaxCap = 4096;
 bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
     const bool small = (int64_t)g.res[0] * g.res[1] * g.res[2] < ((int64_t)1 << 31);
     return !scalar_kernels_forced() && !m.stretch && m.max_samples > 0 && m.max_samples <= kSimdMaxCap &&
-           (g.cf & (g.cf - 1)) == 0 && small;
+           rd_is_pow2(g.cf) && small;
 }
 
 // A bitfield as 32-bit words, padded: the vector loop reads whole words.
@@ -161,13 +161,6 @@ inline __m256i cell_index(const __m256i c[3], __m256i rx_or_shift, __m256i rxy_o
         return _mm256_add_epi32(_mm256_add_epi32(c[0], _mm256_mullo_epi32(c[1], rx_or_shift)), _mm256_mullo_epi32(c[2], rxy_or_shift));
 }
 
-inline bool pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
-inline int log2i(int v) {
-    int s = 0;
-    while ((1 << s) < v) ++s;
-    return s;
-}
-
 // rd::march_steps for 16 rays at a time (two groups of 8 AVX2 lanes): each lane takes one step
 // per iteration (float operations that give the same values, so the same samples up to FMA
 // contraction), and a lane whose ray ends takes the next ray of the block soon after, so the lanes
@@ -192,13 +185,13 @@ class LaneMarcher {
             inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
             bsz_[k] = csz_[k] * (float)g.cf;
         }
-        while ((1 << shift_) < g.cf) ++shift_;
+        shift_ = rd_log2_ceil(g.cf);
         eps_ = 1e-5f * rd_min(csz_[0], rd_min(csz_[1], csz_[2]));
     }
 
     void march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
                int64_t* counts, SampleBuffer& out, int64_t* first) {
-        if (pow2(g_.res[0]) && pow2(g_.res[1]) && pow2(g_.cres[0]) && pow2(g_.cres[1]))
+        if (rd_is_pow2(g_.res[0]) && rd_is_pow2(g_.res[1]) && rd_is_pow2(g_.cres[0]) && rd_is_pow2(g_.cres[1]))
             march_impl<true>(r0, r1, o, d, near, far, counts, out, first);
         else
             march_impl<false>(r0, r1, o, d, near, far, counts, out, first);
@@ -224,7 +217,7 @@ class LaneMarcher {
             res_max[k] = _mm256_set1_epi32(g_.res[k] - 1);
         }
         // the index multipliers, or their log2 where they are powers of two
-        const auto mult = [](int v) { return _mm256_set1_epi32(kPow2 ? log2i(v) : v); };
+        const auto mult = [](int v) { return _mm256_set1_epi32(kPow2 ? rd_log2_ceil(v) : v); };
         const __m256i fx = mult(g_.res[0]), fxy = mult(g_.res[0] * g_.res[1]);
         const __m256i cx = mult(g_.cres[0]), cxy = mult(g_.cres[0] * g_.cres[1]);
         const __m256i zero_i = _mm256_setzero_si256();
@@ -343,8 +336,7 @@ class LaneMarcher {
         const float* sc = scratch_.data() + (size_t)j * row_;
         copy_floats(out.t0.get() + k, sc, n_[j]);
         copy_floats(out.t1.get() + k, sc + ends_, n_[j]);
-        active_[j] = 0;
-        --live_;
+        --live_;  // (the step has idled the lane)
     }
 
     // The lane takes the block's next ray that enters the grid (rays that do not get no samples).

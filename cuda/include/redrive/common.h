@@ -70,6 +70,14 @@ template <typename S> RD_HD S rd_min(S a, S b) { return a < b ? a : b; }
 template <typename S> RD_HD S rd_max(S a, S b) { return a > b ? a : b; }
 template <typename S> RD_HD S rd_clamp(S v, S lo, S hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+RD_HD bool rd_is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+// Smallest s with 2^s >= v (log2 of v when v is a power of two).
+RD_HD int rd_log2_ceil(int v) {
+    int s = 0;
+    while ((1 << s) < v) ++s;
+    return s;
+}
+
 // Accumulation policy: plain add on the CPU (each address is owned by one thread), atomics on
 // the GPU.
 struct PlainAdd {

@@ -103,9 +103,8 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
     // Each step is one long dependency chain (t -> position -> cell -> bit -> next t), so the
     // step's latency is the marcher's speed: no integer division in it (the coarse index is
     // cell >> log2(cf) when cf is a power of two).
-    const bool cf_pow2 = (g.cf & (g.cf - 1)) == 0;
-    int cf_shift = 0;
-    while ((1 << cf_shift) < g.cf) ++cf_shift;
+    const bool cf_pow2 = rd_is_pow2(g.cf);
+    const int cf_shift = rd_log2_ceil(g.cf);
     // Minimal progress after an empty-space jump: guards against a jump that lands exactly on
     // the boundary it started from.
     const float eps = 1e-5f * rd_min(csz[0], rd_min(csz[1], csz[2]));
