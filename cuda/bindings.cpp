@@ -194,21 +194,27 @@ std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor
         struct Ctx {
             torch::TensorOptions opts;
             Tensor ri, t0, t1;
-        } ctx{o.options(), Tensor(), Tensor(), Tensor()};
-        auto allocate = [](int64_t total, void* p) -> rd::MarchOutput {
+            std::vector<Tensor> earlier;  // an estimate's outputs, read until the march returns
+        } ctx{o.options(), Tensor(), Tensor(), Tensor(), {}};
+        auto allocate = [](int64_t capacity, void* p) -> rd::MarchOutput {
             auto* c = (Ctx*)p;
-            c->ri = torch::empty({total}, c->opts.dtype(torch::kInt64));
-            c->t0 = torch::empty({total}, c->opts);
-            c->t1 = torch::empty({total}, c->opts);
+            if (c->ri.defined()) c->earlier.insert(c->earlier.end(), {c->ri, c->t0, c->t1});
+            c->ri = torch::empty({capacity}, c->opts.dtype(torch::kInt64));
+            c->t0 = torch::empty({capacity}, c->opts);
+            c->t1 = torch::empty({capacity}, c->opts);
             return {c->ri.data_ptr<int64_t>(), c->t0.data_ptr<float>(), c->t1.data_ptr<float>()};
         };
+        int64_t total = 0;
         if (n > 0) {
-            rd::cpu::raymarch_single_pass(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
-                                          far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),
-                                          counts.data_ptr<int64_t>(), allocate, &ctx);
+            total = rd::cpu::raymarch_single_pass(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
+                                                  far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),
+                                                  counts.data_ptr<int64_t>(), allocate, &ctx);
         } else {
             allocate(0, &ctx);
         }
+        ctx.ri = ctx.ri.narrow(0, 0, total);
+        ctx.t0 = ctx.t0.narrow(0, 0, total);
+        ctx.t1 = ctx.t1.narrow(0, 0, total);
         return {ctx.ri, ctx.t0, ctx.t1, offsets_from_counts(counts)};
     }
 #endif

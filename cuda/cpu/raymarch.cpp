@@ -3,11 +3,13 @@
 
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "redrive/launchers.h"
 
-#if defined(__AVX2__) || defined(__AVX512F__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
@@ -436,18 +438,131 @@ struct MarchedBlock {
     int64_t samples;  // first sample in buf->samples
     int64_t rays;     // first ray's entry in buf->first, or -1: the samples are in ray order
     int64_t count;    // samples of the block
-    int64_t size() const { return count; }  // for block_bases
+};
+
+// Writes n bytes that will not be read soon (the packed outputs): the whole cache lines with
+// non-temporal stores, which do not read each line before writing it (2.2x the rate of plain
+// stores for the outputs, on 2 threads here), the partial lines at the ends with plain stores.
+// Needs a store fence before another thread reads them.
+inline void write_through(void* dst, const void* src, size_t n) {
+#if defined(__AVX__)
+    char* d = (char*)dst;
+    const char* s = (const char*)src;
+    const size_t head = rd_min(n, (size_t)(-(uintptr_t)d & 63));
+    std::memcpy(d, s, head);
+    d += head, s += head, n -= head;
+    for (; n >= 64; n -= 64, d += 64, s += 64) {
+        _mm256_stream_si256((__m256i*)d, _mm256_loadu_si256((const __m256i*)s));
+        _mm256_stream_si256((__m256i*)(d + 32), _mm256_loadu_si256((const __m256i*)(s + 32)));
+    }
+    std::memcpy(d, s, n);
+#else
+    std::memcpy(dst, src, n);
+#endif
+}
+
+// Copies the samples of block `mb`, rays [r0, r1), from its thread's buffers into the packed
+// outputs from sample `at`, in ray order. They are gathered ray by ray in an L1-sized stage and
+// written from there a stretch of whole lines at a time (non-temporal stores of a ray's ~30
+// samples would mostly leave partial lines, which are slower than plain stores).
+void copy_block(const MarchedBlock& mb, int64_t r0, int64_t r1, const int64_t* counts, int64_t at,
+                const MarchOutput& out) {
+    constexpr int64_t kStage = 1024;  // samples: 16 KiB
+    alignas(64) float s0[kStage], s1[kStage];
+    alignas(64) int64_t sr[kStage];
+    const float* t0 = mb.buf->samples.t0.get() + mb.samples;
+    const float* t1 = mb.buf->samples.t1.get() + mb.samples;
+    // the stage holds outputs [w, k); it is written out at multiples of kStage and at the end
+    int64_t w = at, k = at, w_end = (at / kStage + 1) * kStage;
+    const auto write_stage = [&]() {
+        write_through(out.ray_indices + w, sr, (size_t)(k - w) * sizeof(int64_t));
+        write_through(out.t_starts + w, s0, (size_t)(k - w) * sizeof(float));
+        write_through(out.t_ends + w, s1, (size_t)(k - w) * sizeof(float));
+        w = k;
+        w_end = k + kStage;
+    };
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t c = counts[r];
+        // the SIMD lanes finish rays out of order; the scalar path buffers them in order
+        const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - at;
+        for (int64_t i = 0; i < c;) {
+            const int64_t n = rd_min(c - i, w_end - k);
+            copy_floats(s0 + (k - w), t0 + f + i, n);
+            copy_floats(s1 + (k - w), t1 + f + i, n);
+            for (int64_t j = 0; j < n; ++j) sr[k - w + j] = r;
+            k += n, i += n;
+            if (k == w_end) write_stage();
+        }
+    }
+    write_stage();
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
+// Where the blocks go in the packed outputs. A block's place is known once every earlier block
+// is marched, and outputs are allocated from an estimate once the first eighth of the blocks are:
+// so most blocks are copied right after their march, while their samples are still in the core's
+// L2 (from memory at the end, the copy was a third of the march's time). Blocks that do not fit
+// the estimate wait for the end, when the outputs get their exact size.
+struct BlockPlaces {
+    std::vector<MarchedBlock> blocks;
+    std::vector<int64_t> base;     // [n_blocks + 1]: where each block starts; known up to frontier
+    std::vector<uint8_t> marched;  // per block
+    std::vector<uint8_t> copied;   // per block: copied into `out`
+    int64_t frontier = 0;          // blocks [0, frontier) are marched
+    int64_t capacity = -1;         // samples in `out`; -1 before the estimate
+    MarchOutput out{};
+    std::mutex lock;
+
+    explicit BlockPlaces(int64_t n_blocks)
+        : blocks((size_t)n_blocks), base((size_t)n_blocks + 1, 0), marched((size_t)n_blocks, 0), copied((size_t)n_blocks, 0) {}
+    int64_t size() const { return (int64_t)blocks.size(); }
+
+    // Block b is marched. Moves out of `pending` (the calling thread's marched, uncopied blocks)
+    // those that fit the outputs now and returns them with their places.
+    std::vector<std::pair<int64_t, int64_t>> place(int64_t b, std::vector<int64_t>& pending, int64_t n_rays,
+                                                   int64_t block, MarchOutput (*allocate)(int64_t, void*), void* ctx,
+                                                   bool may_allocate) {
+        std::vector<std::pair<int64_t, int64_t>> ready;
+        std::lock_guard<std::mutex> hold(lock);
+        marched[b] = 1;
+        for (; frontier < size() && marched[frontier]; ++frontier) base[frontier + 1] = base[frontier] + blocks[frontier].count;
+        if (may_allocate && capacity < 0 && frontier >= rd_max((int64_t)1, size() / 8)) {
+            // the samples per ray so far, with a tenth more room
+            const int64_t rays = rd_min(frontier * block, n_rays);
+            const double est = (double)base[frontier] * (double)n_rays / (double)rays;
+            capacity = (int64_t)(1.1 * est) + 4096;
+            try {
+                out = allocate(capacity, ctx);
+            } catch (...) {
+                capacity = 0;  // the exact allocation at the end reports the error
+            }
+        }
+        size_t kept = 0;
+        for (const int64_t p : pending) {
+            if (p < frontier && base[p + 1] <= capacity) {
+                ready.emplace_back(p, base[p]);
+                copied[p] = 1;
+            } else {
+                pending[kept++] = p;
+            }
+        }
+        pending.resize(kept);
+        return ready;
+    }
 };
 }  // namespace
 
-void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
-                          const float* d, const float* near, const float* far, const uint8_t* bits,
-                          const uint8_t* coarse_bits, int64_t* counts,
-                          MarchOutput (*allocate)(int64_t total, void* ctx), void* ctx) {
+int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
+                             const float* d, const float* near, const float* far, const uint8_t* bits,
+                             const uint8_t* coarse_bits, int64_t* counts,
+                             MarchOutput (*allocate)(int64_t capacity, void* ctx), void* ctx) {
     // Many more blocks than threads so that dynamic scheduling balances uneven rays.
     const int64_t block = 2048;
     const int64_t n_blocks = (n_rays + block - 1) / block;
-    std::vector<MarchedBlock> blocks((size_t)n_blocks);
+    const auto ray_range = [&](int64_t b) { return std::make_pair(b * block, rd_min(b * block + block, n_rays)); };
+    BlockPlaces places(n_blocks);
 #if defined(RD_MARCH_AVX2)
     const bool simd = simd_march_ok(g, m);
     std::vector<uint32_t> fine_words, coarse_words;
@@ -462,14 +577,15 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
     {
         MarchBuffers& buf = thread_march_buffers();
         buf.clear();
+        std::vector<int64_t> pending;
 #if defined(RD_MARCH_AVX2)
         std::unique_ptr<LaneMarcher> lanes;
         if (simd) lanes = std::make_unique<LaneMarcher>(g, m, fine_words.data(), coarse_words.data());
 #endif
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_blocks; ++b) {
-            const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-            MarchedBlock& mb = blocks[b];
+            const auto [r0, r1] = ray_range(b);
+            MarchedBlock& mb = places.blocks[b];
             mb = {&buf, buf.samples.size, -1, 0};
 #if defined(RD_MARCH_AVX2)
             if (simd) {
@@ -484,33 +600,38 @@ void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t 
                     counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
             }
             mb.count = buf.samples.size - mb.samples;
+            pending.push_back(b);
+            for (const auto& [p, at] : places.place(b, pending, n_rays, block, allocate, ctx, omp_get_thread_num() == 0)) {
+                const auto [p0, p1] = ray_range(p);
+                copy_block(places.blocks[p], p0, p1, counts, at, places.out);
+            }
+            if (pending.empty()) buf.clear();  // the next block reuses the same cached lines
         }
     }
-    const std::vector<int64_t> base = block_bases(blocks);
-    MarchOutput out = allocate(base[n_blocks], ctx);
+    // Every block is marched: unless the estimate was short (or far too long), the outputs keep it.
+    const int64_t total = places.base[n_blocks];
+    const bool exact = places.capacity < total || places.capacity > total + total / 4 + 65536;
+    const MarchOutput early = places.out;
+    if (exact) places.out = allocate(total, ctx);
 #pragma omp parallel
     {
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_blocks; ++b) {
-            const MarchedBlock& mb = blocks[b];
-            if (mb.count == 0) continue;  // (with no samples at all the outputs may be null)
-            const float* t0 = mb.buf->samples.t0.get() + mb.samples;
-            const float* t1 = mb.buf->samples.t1.get() + mb.samples;
-            int64_t k = base[b];
-            const int64_t r0 = b * block, r1 = r0 + block < n_rays ? r0 + block : n_rays;
-            for (int64_t r = r0; r < r1; ++r) {
-                const int64_t c = counts[r];
-                // the SIMD lanes finish rays out of order; the scalar path buffers them in order
-                const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - base[b];
-                copy_floats(out.t_starts + k, t0 + f, c);
-                copy_floats(out.t_ends + k, t1 + f, c);
-                for (int64_t i = 0; i < c; ++i) out.ray_indices[k + i] = r;
-                k += c;
+            const int64_t at = places.base[b], c = places.blocks[b].count;
+            if (c == 0) continue;  // (with no samples at all the outputs may be null)
+            if (!places.copied[b]) {
+                const auto [r0, r1] = ray_range(b);
+                copy_block(places.blocks[b], r0, r1, counts, at, places.out);
+            } else if (exact) {
+                std::memcpy(places.out.ray_indices + at, early.ray_indices + at, (size_t)c * sizeof(int64_t));
+                std::memcpy(places.out.t_starts + at, early.t_starts + at, (size_t)c * sizeof(float));
+                std::memcpy(places.out.t_ends + at, early.t_ends + at, (size_t)c * sizeof(float));
             }
         }
         // every thread's buffers were read above (the loop ends in a barrier)
         thread_march_buffers().trim();
     }
+    return total;
 }
 
 void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o, const float* d,

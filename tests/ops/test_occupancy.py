@@ -204,6 +204,40 @@ def test_simd_and_scalar_marchers_agree(monkeypatch, res):
     torch.testing.assert_close(simd.t_ends, scalar.t_ends, rtol=1e-6, atol=1e-6)
 
 
+def _ray_samples(ps, rays: torch.Tensor):
+    """The samples (t_start, t_end) of the given rays, ray after ray, and their counts."""
+    counts = ps.counts[rays]
+    rows = torch.repeat_interleave(ps.offsets[:-1][rays], counts)
+    rows = rows + torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    return ps.t_starts[rows], ps.t_ends[rows], counts
+
+
+@pytest.mark.parametrize("path", ["0", "1"], ids=["simd", "scalar"])
+@pytest.mark.parametrize("order", ["sparse-first", "dense-first"])
+def test_march_outputs_sized_from_first_rays(monkeypatch, path, order):
+    """The CPU march sizes its outputs from the samples of its first rays and copies the rays'
+    samples in as it goes; when the later rays have many more samples (sparse-first) or far fewer
+    (dense-first) it must still return every ray's samples, in ray order, in outputs of about the
+    right size."""
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", path)
+    grid = _sphere_grid()
+    n = 24 * 2048  # 24 blocks of rays: the estimate is made after the first three
+    o, d = _rays(n, seed=5)
+    o[: n // 2] = torch.tensor([3.0, 3.0, 3.0])  # half the rays point away from the box
+    march = MarchConfig(dt_min=0.01, dt_max=0.2, cone=0.0, max_samples=64)
+    shuffled = ray_march(o, d, grid, 0.0, 100.0, march)
+    counts = shuffled.counts
+    assert int((counts == 0).sum()) >= n // 2 and int(counts.max()) > 20
+    order_ = torch.argsort(counts, descending=order == "dense-first", stable=True)
+    ps = ray_march(o[order_], d[order_], grid, 0.0, 100.0, march)
+    t0, t1, want_counts = _ray_samples(shuffled, order_)
+    assert torch.equal(ps.counts, want_counts)
+    assert torch.equal(ps.ray_indices, torch.repeat_interleave(torch.arange(n), want_counts))
+    assert torch.equal(ps.t_starts, t0) and torch.equal(ps.t_ends, t1)
+    for t in (ps.ray_indices, ps.t_starts, ps.t_ends):
+        assert t.untyped_storage().nbytes() <= 1.25 * t.numel() * t.element_size() + 65536 * 8 + 64
+
+
 def test_simd_march_switch(monkeypatch):
     from redrive.ops import _ext
 

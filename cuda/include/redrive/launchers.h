@@ -77,13 +77,16 @@ struct BoxOutput {
 
 namespace cpu {
 RD_DECLARE_LAUNCHERS
-// One-pass marching for the CPU: each block of rays keeps its samples in a local buffer, then
-// `allocate(total)` provides the packed outputs and the blocks are copied in ray order. Same
-// samples as the count + fill passes, half the marching.
-void raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
-                          const float* d, const float* near, const float* far, const uint8_t* bits,
-                          const uint8_t* coarse_bits, int64_t* counts,
-                          MarchOutput (*allocate)(int64_t total, void* ctx), void* ctx);
+// One-pass marching for the CPU: each block of rays keeps its samples in a local buffer and is
+// copied into the packed outputs in ray order, which `allocate(capacity)` provides: first from an
+// estimate, while the rays are marched (from an OpenMP thread; an exception there defers the
+// allocation), then with the exact total if the estimate was short or far too long. Arrays of an
+// earlier call must stay valid until the function returns; the last call's hold the samples.
+// Returns the total. Same samples as the count + fill passes, half the marching.
+int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
+                             const float* d, const float* near, const float* far, const uint8_t* bits,
+                             const uint8_t* coarse_bits, int64_t* counts,
+                             MarchOutput (*allocate)(int64_t capacity, void* ctx), void* ctx);
 // One-pass rays vs boxes for the CPU, as raymarch_single_pass: the same hits as raybox's count +
 // fill passes, in the same order.
 void raybox_single_pass(int64_t n_rays, int64_t n_actors, const float* o, const float* d, const float* near,
