@@ -75,6 +75,8 @@ inline void copy_floats(float* dst, const float* src, int64_t n) {
 // Samples (t_start, t_end) appended ray after ray. Unlike std::vector it leaves appended room
 // uninitialised, so each sample is written once.
 struct SampleBuffer {
+    // Floats readable past the capacity: a ray's samples are copied out in whole vectors.
+    static constexpr int64_t kSlack = 32;
     std::unique_ptr<float[]> t0, t1;
     int64_t size = 0, capacity = 0;
 
@@ -82,7 +84,7 @@ struct SampleBuffer {
     int64_t extend(int64_t n) {
         if (size + n > capacity) {
             const int64_t c = rd_max(2 * capacity, size + n);
-            std::unique_ptr<float[]> a(new float[c]), b(new float[c]);
+            std::unique_ptr<float[]> a(new float[c + kSlack]), b(new float[c + kSlack]);
             copy_floats(a.get(), t0.get(), size);
             copy_floats(b.get(), t1.get(), size);
             t0 = std::move(a);
@@ -126,8 +128,8 @@ int march_ray_buffered(const OccGridParams& g, const MarchParams& m, const float
 namespace {
 #if defined(RD_MARCH_AVX2)
 // The AVX2 marcher handles plain (unstretched) marching with a power-of-two coarse factor, on
-// grids whose cell indices fit its 32-bit lanes; per-lane scratch holds one ray's samples, so very
-// large caps stay on the scalar path.
+// grids whose cell indices fit its 32-bit lanes; each lane writes into room for a few rays at the
+// cap, so very large caps stay on the scalar path.
 constexpr int kSimdMaxCap = 4096;
 
 bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
@@ -167,8 +169,9 @@ inline __m256i cell_index(const __m256i c[3], __m256i rx_or_shift, __m256i rxy_o
 // per iteration (float operations that give the same values, so the same samples up to FMA
 // contraction), and a lane whose ray ends takes the next ray of the block soon after, so the lanes
 // stay busy while rays of different lengths finish. A step has no branches: the occupancy tests
-// are gathers, the empty-space jump and the sample a blend. Every ray's samples go to its lane's
-// scratch and join the block's buffers when it ends; `first[r - r0]` records where in them.
+// are gathers, the empty-space jump and the sample a blend. Each lane writes its rays' samples one
+// after the other into a stretch of the thread's buffers that it took for itself (no copy when a
+// ray ends); `first[r - r0]` records where each ray starts.
 class LaneMarcher {
   public:
     // Two groups of 8 lanes: each step is one long latency chain (position, cell, two gathers,
@@ -180,8 +183,7 @@ class LaneMarcher {
     static constexpr int kBatch = 4;
 
     LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* fine, const uint32_t* coarse)
-        : g_(g), m_(m), fine_(fine), coarse_(coarse), ends_(m.max_samples + kRowGap), row_(2 * (m.max_samples + kRowGap)),
-          scratch_((size_t)kLanes * row_) {
+        : g_(g), m_(m), fine_(fine), coarse_(coarse), stretch_(rd_max(4 * m.max_samples, 1024)) {
         for (int k = 0; k < 3; ++k) {
             csz_[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
             inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
@@ -191,21 +193,27 @@ class LaneMarcher {
         eps_ = 1e-5f * rd_min(csz_[0], rd_min(csz_[1], csz_[2]));
     }
 
-    void march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
-               int64_t* counts, SampleBuffer& out, int64_t* first) {
+    // Marches rays [r0, r1) into `out` (also filling counts and first); returns their samples.
+    int64_t march(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
+                  int64_t* counts, SampleBuffer& out, int64_t* first) {
+        out_ = &out;
+        at0_ = out.size;
+        samples_ = 0;
+        for (int j = 0; j < kLanes; ++j) start_[j] = end_[j] = 0;
         if (rd_is_pow2(g_.res[0]) && rd_is_pow2(g_.res[1]) && rd_is_pow2(g_.cres[0]) && rd_is_pow2(g_.cres[1]))
-            march_impl<true>(r0, r1, o, d, near, far, counts, out, first);
+            march_impl<true>(r0, r1, o, d, near, far, counts, first);
         else
-            march_impl<false>(r0, r1, o, d, near, far, counts, out, first);
+            march_impl<false>(r0, r1, o, d, near, far, counts, first);
+        return samples_;
     }
 
   private:
     template <bool kPow2>
     void march_impl(int64_t r0, int64_t r1, const float* o, const float* d, const float* near, const float* far,
-                    int64_t* counts, SampleBuffer& out, int64_t* first) {
+                    int64_t* counts, int64_t* first) {
         next_ = r0;
         r1_ = r1;
-        for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, out, first);
+        for (int j = 0; j < kLanes; ++j) refill(j, r0, o, d, near, far, counts, first);
         const __m256 cone = _mm256_set1_ps(m_.cone), dt_min = _mm256_set1_ps(m_.dt_min), dt_max = _mm256_set1_ps(m_.dt_max);
         const __m256 half = _mm256_set1_ps(0.5f), sliver = _mm256_set1_ps(1e-3f), zero = _mm256_setzero_ps();
         const __m256 inf = _mm256_set1_ps(1e30f), eps = _mm256_set1_ps(eps_);
@@ -224,8 +232,6 @@ class LaneMarcher {
         const __m256i cx = mult(g_.cres[0]), cxy = mult(g_.cres[0] * g_.cres[1]);
         const __m256i zero_i = _mm256_setzero_si256();
         const __m256i cap_minus_one = _mm256_set1_epi32(m_.max_samples - 1);
-        // lane j of a group of 8 writes its samples at scratch row j
-        const __m256i lane_row = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(row_));
 #if !defined(RD_MARCH_SCATTER)
         // AVX2 alone has no scatter: each step is staged here and the emitting lanes write theirs
         // one by one once every group has stepped (a branchy loop between the groups' steps would
@@ -288,12 +294,12 @@ class LaneMarcher {
             const __m256 t_next = _mm256_blendv_ps(skip, te, emit);
             _mm256_store_ps(t_ + off, t_next);
             // The step goes to its lane's next free slot; only an emitting lane advances past it.
-            const __m256i at = _mm256_add_epi32(_mm256_add_epi32(n, lane_row), _mm256_set1_epi32(off * row_));
+            const __m256i at = _mm256_add_epi32(n, _mm256_load_si256((const __m256i*)(start_ + off)));
 #if defined(RD_MARCH_SCATTER)
             // every live lane writes (no branch on which emit)
             const __mmask8 live = (__mmask8)_mm256_movemask_ps(active);
-            _mm256_mask_i32scatter_ps(scratch_.data(), live, at, t, 4);
-            _mm256_mask_i32scatter_ps(scratch_.data() + ends_, live, at, te, 4);
+            _mm256_mask_i32scatter_ps(t0_, live, at, t, 4);
+            _mm256_mask_i32scatter_ps(t1_, live, at, te, 4);
 #else
             _mm256_store_ps(ts + off, t);
             _mm256_store_ps(tes + off, te);
@@ -316,34 +322,31 @@ class LaneMarcher {
 #if !defined(RD_MARCH_SCATTER)
                 for (; emitted; emitted &= emitted - 1) {
                     const int j = __builtin_ctz(emitted);
-                    scratch_[slot[j]] = ts[j];
-                    scratch_[ends_ + slot[j]] = tes[j];
+                    t0_[slot[j]] = ts[j];
+                    t1_[slot[j]] = tes[j];
                 }
 #endif
             }
             for (; ended; ended &= ended - 1) {
                 const int j = __builtin_ctz(ended);
-                finish(j, r0, counts, out, first);
-                refill(j, r0, o, d, near, far, counts, out, first);
+                finish(j, counts);
+                refill(j, r0, o, d, near, far, counts, first);
             }
         }
     }
 
-    // The lane's ray ended: its samples join the thread's buffers.
-    void finish(int j, int64_t r0, int64_t* counts, SampleBuffer& out, int64_t* first) {
-        const int64_t r = ray_[j];
-        counts[r] = n_[j];
-        const int64_t k = out.extend(n_[j]);
-        first[r - r0] = k;
-        const float* sc = scratch_.data() + (size_t)j * row_;
-        copy_floats(out.t0.get() + k, sc, n_[j]);
-        copy_floats(out.t1.get() + k, sc + ends_, n_[j]);
+    // The lane's ray ended: the lane's next ray starts after its samples.
+    void finish(int j, int64_t* counts) {
+        counts[ray_[j]] = n_[j];
+        start_[j] += n_[j];
+        samples_ += n_[j];
         --live_;  // (the step has idled the lane)
     }
 
-    // The lane takes the block's next ray that enters the grid (rays that do not get no samples).
+    // The lane takes the block's next ray that enters the grid (rays that do not get no samples),
+    // with room for the cap after its previous ray's samples or in a new stretch of the buffers.
     void refill(int j, int64_t r0, const float* o, const float* d, const float* near, const float* far,
-                int64_t* counts, SampleBuffer& out, int64_t* first) {
+                int64_t* counts, int64_t* first) {
         while (next_ < r1_) {
             const int64_t r = next_++;
             const float* orr = o + 3 * r;
@@ -354,9 +357,18 @@ class LaneMarcher {
             const float t = rd_max(b0, near[r]), tend = rd_min(b1, far[r]);
             if (!hit || !(t < tend)) {
                 counts[r] = 0;
-                first[r - r0] = out.size;
+                first[r - r0] = at0_;
                 continue;
             }
+            if (end_[j] - start_[j] < m_.max_samples) {
+                // (positions from the block's start fit the scatters' 32-bit offsets: a block
+                // takes at most one stretch per ray and lane)
+                start_[j] = (int32_t)(out_->extend(stretch_) - at0_);
+                end_[j] = start_[j] + stretch_;
+                t0_ = out_->t0.get() + at0_;
+                t1_ = out_->t1.get() + at0_;
+            }
+            first[r - r0] = at0_ + start_[j];
             for (int k = 0; k < 3; ++k) {
                 o_[k][j] = orr[k];
                 d_[k][j] = drr[k];
@@ -379,12 +391,12 @@ class LaneMarcher {
     const MarchParams& m_;
     const uint32_t* fine_;
     const uint32_t* coarse_;
-    // Per lane a row: t_start[cap], a gap, t_end[cap], a gap. Without the gaps the rows (8 KiB
-    // for cap 1024) and their halves lay a multiple of 4 KiB apart, on the same few L1 sets, and
-    // the 16 lanes' writes evicted each other's lines: the march was ~6 % slower.
-    static constexpr int kRowGap = 72;  // floats: 288 bytes, 4.5 cache lines
-    int ends_, row_;                     // t_end's offset in a row; floats per row
-    std::vector<float> scratch_;
+    const int stretch_;            // samples a lane takes from the buffers at a time
+    SampleBuffer* out_ = nullptr;  // the thread's buffers
+    int64_t at0_ = 0;              // where the block starts in them
+    int64_t samples_ = 0;          // the block's samples so far
+    float* t0_ = nullptr;          // the block's t_start and t_end in the buffers
+    float* t1_ = nullptr;
     float csz_[3], inv_csz_[3], bsz_[3], eps_ = 0.0f;
     int shift_ = 0;
     int64_t next_ = 0, r1_ = 0;
@@ -392,6 +404,7 @@ class LaneMarcher {
     alignas(32) float o_[3][kLanes] = {}, d_[3][kLanes] = {}, id_[3][kLanes] = {};
     alignas(32) float t_[kLanes] = {}, tend_[kLanes] = {};
     alignas(32) int32_t active_[kLanes] = {}, n_[kLanes] = {};
+    alignas(32) int32_t start_[kLanes] = {}, end_[kLanes] = {};  // per lane: its ray's samples and room, from at0_
     int64_t ray_[kLanes] = {};
 };
 #endif
@@ -468,8 +481,9 @@ inline void write_through(void* dst, const void* src, size_t n) {
 void copy_block(const MarchedBlock& mb, int64_t r0, int64_t r1, const int64_t* counts, int64_t at,
                 const MarchOutput& out) {
     constexpr int64_t kStage = 1024;  // samples: 16 KiB
-    alignas(64) float s0[kStage], s1[kStage];
-    alignas(64) int64_t sr[kStage];
+    constexpr int64_t kMoves = SampleBuffer::kSlack;
+    alignas(64) float s0[kStage + kMoves], s1[kStage + kMoves];
+    alignas(64) int64_t sr[kStage + kMoves];
     const float* t0 = mb.buf->samples.t0.get() + mb.samples;
     const float* t1 = mb.buf->samples.t1.get() + mb.samples;
     // the stage holds outputs [w, k); it is written out at multiples of kStage and at the end
@@ -487,9 +501,24 @@ void copy_block(const MarchedBlock& mb, int64_t r0, int64_t r1, const int64_t* c
         const int64_t f = mb.rays >= 0 ? mb.buf->first[mb.rays + r - r0] - mb.samples : k - at;
         for (int64_t i = 0; i < c;) {
             const int64_t n = rd_min(c - i, w_end - k);
-            copy_floats(s0 + (k - w), t0 + f + i, n);
-            copy_floats(s1 + (k - w), t1 + f + i, n);
-            for (int64_t j = 0; j < n; ++j) sr[k - w + j] = r;
+#if defined(__AVX__)
+            if (n <= kMoves) {
+                // most rays: a fixed run of moves past the ray's end (the next ray's samples, or
+                // nothing, overwrite them), without a loop whose count changes from ray to ray
+                const __m256i rv = _mm256_set1_epi64x(r);
+                for (int64_t j = 0; j < kMoves; j += 8) {
+                    _mm256_storeu_ps(s0 + (k - w) + j, _mm256_loadu_ps(t0 + f + i + j));
+                    _mm256_storeu_ps(s1 + (k - w) + j, _mm256_loadu_ps(t1 + f + i + j));
+                    _mm256_storeu_si256((__m256i*)(sr + (k - w) + j), rv);
+                    _mm256_storeu_si256((__m256i*)(sr + (k - w) + j + 4), rv);
+                }
+            } else
+#endif
+            {
+                copy_floats(s0 + (k - w), t0 + f + i, n);
+                copy_floats(s1 + (k - w), t1 + f + i, n);
+                for (int64_t j = 0; j < n; ++j) sr[k - w + j] = r;
+            }
             k += n, i += n;
             if (k == w_end) write_stage();
         }
@@ -591,15 +620,15 @@ int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64
             if (simd) {
                 mb.rays = (int64_t)buf.first.size();
                 buf.first.resize(buf.first.size() + (size_t)(r1 - r0));
-                lanes->march(r0, r1, o, d, near, far, counts, buf.samples, buf.first.data() + mb.rays);
+                mb.count = lanes->march(r0, r1, o, d, near, far, counts, buf.samples, buf.first.data() + mb.rays);
             } else
 #endif
             {
                 BufferEmit emit{&buf.samples, m.max_samples};
                 for (int64_t r = r0; r < r1; ++r)
                     counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+                mb.count = buf.samples.size - mb.samples;
             }
-            mb.count = buf.samples.size - mb.samples;
             pending.push_back(b);
             for (const auto& [p, at] : places.place(b, pending, n_rays, block, allocate, ctx, omp_get_thread_num() == 0)) {
                 const auto [p0, p1] = ray_range(p);
