@@ -132,27 +132,69 @@ namespace {
 // cap, so very large caps stay on the scalar path.
 constexpr int kSimdMaxCap = 4096;
 
+// Cells per row of the marcher's occupancy pairs (below): the grid's, padded to whole words.
+inline int pair_row(const OccGridParams& g) { return (g.res[0] + 15) / 16 * 16; }
+
 bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
-    const bool small = (int64_t)g.res[0] * g.res[1] * g.res[2] < ((int64_t)1 << 31);
+    const bool small = (int64_t)pair_row(g) * g.res[1] * g.res[2] < ((int64_t)1 << 31);
     return !scalar_kernels_forced() && !m.stretch && m.max_samples > 0 && m.max_samples <= kSimdMaxCap &&
            rd_is_pow2(g.cf) && small;
 }
 
-// A bitfield as 32-bit words, padded: the vector loop reads whole words.
-std::vector<uint32_t> bit_words(const uint8_t* bits, int64_t n_bits) {
-    std::vector<uint32_t> w((size_t)((n_bits + 31) / 32 + 1), 0u);
-    std::memcpy(w.data(), bits, (size_t)((n_bits + 7) / 8));
-    return w;
+// 16 bits spread to the even bits of a word.
+inline uint32_t spread_bits(uint32_t x) {
+    x = (x | (x << 8)) & 0x00FF00FFu;
+    x = (x | (x << 4)) & 0x0F0F0F0Fu;
+    x = (x | (x << 2)) & 0x33333333u;
+    return (x | (x << 1)) & 0x55555555u;
 }
 
-// The 32-bit words that hold bits idx of a bitfield, and those bits as lane masks (all ones where set).
-inline __m256i bit_words_at(const uint32_t* words, __m256i idx) {
-    return _mm256_i32gather_epi32((const int*)words, _mm256_srli_epi32(idx, 5), 4);
-}
-inline __m256 bits_set(__m256i w, __m256i idx) {
-    const __m256i one = _mm256_set1_epi32(1);
-    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(idx, _mm256_set1_epi32(31))), one);
-    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit, one));
+// Each cell's occupancy and its block's as a pair of bits (bits 2i and 2i + 1 of a word for the
+// word's cell i), 16 cells per word, rows padded to pair_row(g) cells: one gather per step reads
+// both (a gather per bitfield made the two gathers the step's longest wait).
+// Kept by the calling thread across calls (a fresh buffer pays its page faults each time).
+const uint32_t* occupancy_pairs(const OccGridParams& g, const uint8_t* bits, const uint8_t* coarse) {
+    const int rx = g.res[0], words_per_row = pair_row(g) / 16, shift = rd_log2_ceil(g.cf);
+    const int64_t rows = (int64_t)g.res[1] * g.res[2], n_bytes = ((int64_t)rx * rows + 7) / 8;
+    thread_local std::vector<uint32_t> buffer;
+    buffer.resize((size_t)(rows * words_per_row));
+    uint32_t* pairs = buffer.data();  // (inside the parallel region `buffer` is each thread's own)
+    // by rows of blocks: the block bits of a word are the same for the cf x cf rows of cells in it
+#pragma omp parallel
+    {
+        std::vector<uint32_t> block_pairs((size_t)words_per_row);
+#pragma omp for schedule(static)
+        for (int64_t block_row = 0; block_row < (int64_t)g.cres[1] * g.cres[2]; ++block_row) {
+            const int by = (int)(block_row % g.cres[1]), bz = (int)(block_row / g.cres[1]);
+            for (int w = 0; w < words_per_row; ++w) {
+                uint32_t block = 0;
+                for (int x = 16 * w; x < rd_min(16 * w + 16, rx);) {
+                    const int64_t b = block_row * g.cres[0] + (x >> shift);
+                    const int end = rd_min(((x >> shift) + 1) << shift, rd_min(16 * w + 16, rx));
+                    if ((coarse[b >> 3] >> (b & 7)) & 1) block |= ((1u << (end - x)) - 1u) << (x - 16 * w);
+                    x = end;
+                }
+                block_pairs[(size_t)w] = spread_bits(block) << 1;
+            }
+            for (int iz = bz << shift; iz < rd_min((bz + 1) << shift, g.res[2]); ++iz) {
+                for (int iy = by << shift; iy < rd_min((by + 1) << shift, g.res[1]); ++iy) {
+                    const int64_t row = (int64_t)iz * g.res[1] + iy;
+                    for (int w = 0; w < words_per_row; ++w) {
+                        // the row's 16 cells from c0 (fewer at its end) lie in 3 bytes from c0 / 8
+                        const int64_t c0 = row * rx + 16 * w;
+                        uint32_t v = 0;
+                        if ((c0 >> 3) + 4 <= n_bytes)
+                            std::memcpy(&v, bits + (c0 >> 3), 4);  // (little-endian, as the SIMD path's x86)
+                        else
+                            for (int64_t i = 0; i < 3 && (c0 >> 3) + i < n_bytes; ++i) v |= (uint32_t)bits[(c0 >> 3) + i] << (8 * i);
+                        const uint32_t fine = (v >> (c0 & 7)) & ((1u << rd_min(16, rx - 16 * w)) - 1u);
+                        pairs[row * words_per_row + w] = spread_bits(fine) | block_pairs[(size_t)w];
+                    }
+                }
+            }
+        }
+    }
+    return pairs;
 }
 
 // Cell index ix + rx * (iy + ry * iz) of per-axis cells: with power-of-two sizes by shifts, else by
@@ -182,8 +224,8 @@ class LaneMarcher {
     // always; each misprediction discarded the work of the next iteration that had started.
     static constexpr int kBatch = 4;
 
-    LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* fine, const uint32_t* coarse)
-        : g_(g), m_(m), fine_(fine), coarse_(coarse), stretch_(rd_max(4 * m.max_samples, 1024)) {
+    LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* pairs)
+        : g_(g), m_(m), pairs_(pairs), stretch_(rd_max(4 * m.max_samples, 1024)) {
         for (int k = 0; k < 3; ++k) {
             csz_[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
             inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
@@ -200,7 +242,7 @@ class LaneMarcher {
         at0_ = out.size;
         samples_ = 0;
         for (int j = 0; j < kLanes; ++j) start_[j] = end_[j] = 0;
-        if (rd_is_pow2(g_.res[0]) && rd_is_pow2(g_.res[1]) && rd_is_pow2(g_.cres[0]) && rd_is_pow2(g_.cres[1]))
+        if (rd_is_pow2(pair_row(g_)) && rd_is_pow2(g_.res[1]))
             march_impl<true>(r0, r1, o, d, near, far, counts, first);
         else
             march_impl<false>(r0, r1, o, d, near, far, counts, first);
@@ -228,9 +270,9 @@ class LaneMarcher {
         }
         // the index multipliers, or their log2 where they are powers of two
         const auto mult = [](int v) { return _mm256_set1_epi32(kPow2 ? rd_log2_ceil(v) : v); };
-        const __m256i fx = mult(g_.res[0]), fxy = mult(g_.res[0] * g_.res[1]);
-        const __m256i cx = mult(g_.cres[0]), cxy = mult(g_.cres[0] * g_.cres[1]);
-        const __m256i zero_i = _mm256_setzero_si256();
+        const __m256i fx = mult(pair_row(g_)), fxy = mult(pair_row(g_) * g_.res[1]);
+        const __m256i zero_i = _mm256_setzero_si256(), fifteen = _mm256_set1_epi32(15);
+        const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
         const __m256i cap_minus_one = _mm256_set1_epi32(m_.max_samples - 1);
 #if !defined(RD_MARCH_SCATTER)
         // AVX2 alone has no scatter: each step is staged here and the emitting lanes write theirs
@@ -266,9 +308,9 @@ class LaneMarcher {
                 ic[k] = _mm256_min_epi32(_mm256_max_epi32(c, zero_i), res_max[k]);
                 cc[k] = _mm256_srli_epi32(ic[k], shift_);
             }
-            const __m256i cidx = cell_index<kPow2>(cc, cx, cxy), fidx = cell_index<kPow2>(ic, fx, fxy);
-            const __m256i cw = bit_words_at(coarse_, cidx), fw = bit_words_at(fine_, fidx);
-            // While the gathers run: where the ray leaves the cell and where it leaves the cell's
+            const __m256i idx = cell_index<kPow2>(ic, fx, fxy);
+            const __m256i pair_words = _mm256_i32gather_epi32((const int*)pairs_, _mm256_srli_epi32(idx, 4), 4);
+            // While the gather runs: where the ray leaves the cell and where it leaves the cell's
             // block, each as rd::leave_empty moves on from it
             __m256 exit_cell = inf, exit_block = inf;
             for (int k = 0; k < 3; ++k) {
@@ -285,8 +327,9 @@ class LaneMarcher {
             const __m256 skip_block = _mm256_blendv_ps(te, nb, _mm256_cmp_ps(nb, t, _CMP_GT_OQ));
             // the bits: a sample in an occupied cell, else leave the empty cell (its block is
             // occupied) or the empty block
-            const __m256 in_block = bits_set(cw, cidx);
-            const __m256 occupied = _mm256_and_ps(in_block, bits_set(fw, fidx));
+            const __m256i pair = _mm256_srlv_epi32(pair_words, _mm256_slli_epi32(_mm256_and_si256(idx, fifteen), 1));
+            const __m256 in_block = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(pair, two), two));
+            const __m256 occupied = _mm256_and_ps(in_block, _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(pair, one), one)));
             const __m256 skip = _mm256_blendv_ps(skip_block, skip_cell, in_block);
             const __m256i n = _mm256_load_si256((const __m256i*)(n_ + off));
             const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)(active_ + off)));
@@ -389,8 +432,7 @@ class LaneMarcher {
 
     const OccGridParams& g_;
     const MarchParams& m_;
-    const uint32_t* fine_;
-    const uint32_t* coarse_;
+    const uint32_t* pairs_;  // occupancy_pairs of the grid
     const int stretch_;            // samples a lane takes from the buffers at a time
     SampleBuffer* out_ = nullptr;  // the thread's buffers
     int64_t at0_ = 0;              // where the block starts in them
@@ -594,13 +636,7 @@ int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64
     BlockPlaces places(n_blocks);
 #if defined(RD_MARCH_AVX2)
     const bool simd = simd_march_ok(g, m);
-    std::vector<uint32_t> fine_words, coarse_words;
-    if (simd) {
-        fine_words = bit_words(bits, (int64_t)g.res[0] * g.res[1] * g.res[2]);
-        coarse_words = bit_words(coarse_bits, (int64_t)g.cres[0] * g.cres[1] * g.cres[2]);
-    }
-#else
-    const bool simd = false;
+    const uint32_t* pairs = simd ? occupancy_pairs(g, bits, coarse_bits) : nullptr;
 #endif
 #pragma omp parallel
     {
@@ -609,7 +645,7 @@ int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64
         std::vector<int64_t> pending;
 #if defined(RD_MARCH_AVX2)
         std::unique_ptr<LaneMarcher> lanes;
-        if (simd) lanes = std::make_unique<LaneMarcher>(g, m, fine_words.data(), coarse_words.data());
+        if (simd) lanes = std::make_unique<LaneMarcher>(g, m, pairs);
 #endif
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_blocks; ++b) {

@@ -204,6 +204,29 @@ def test_simd_and_scalar_marchers_agree(monkeypatch, res):
     torch.testing.assert_close(simd.t_ends, scalar.t_ends, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("res,cf", [((37, 21, 19), 4), ((8, 12, 6), 2), ((130, 9, 7), 16)],
+                         ids=["odd-rows", "short-rows", "long-rows"])
+def test_simd_marcher_reads_every_cell_and_block(monkeypatch, res, cf):
+    """The AVX2 marcher reads each cell's and its block's bits from its own copy of the grid (16
+    cells per word, rows padded to whole words); on grids whose rows do not start on byte or word
+    boundaries and whose blocks overhang the grid, with scattered occupancy, it must emit the
+    scalar marcher's samples."""
+    grid = OccupancyGrid(OccupancyGridConfig(aabb=(-1.0, -1.0, -1.0, 1.0, 1.0, 1.0), resolution=res, coarse_factor=cf))
+    g = torch.Generator().manual_seed(6)
+    grid.set_occupancy(torch.rand(grid.config.n_cells, generator=g) < 0.04)
+    o, d = _rays(2000, seed=7, inside=True)
+    march = MarchConfig(dt_min=0.004, dt_max=0.05, cone=0.0, max_samples=400)
+    out = {}
+    for path in ("0", "1"):
+        monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", path)
+        out[path] = ray_march(o, d, grid, 0.0, 10.0, march)
+    simd, scalar = out["0"], out["1"]
+    assert scalar.n_samples > 5000
+    assert torch.equal(simd.counts, scalar.counts)
+    torch.testing.assert_close(simd.t_starts, scalar.t_starts, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(simd.t_ends, scalar.t_ends, rtol=1e-6, atol=1e-6)
+
+
 def _ray_samples(ps, rays: torch.Tensor):
     """The samples (t_start, t_end) of the given rays, ray after ray, and their counts."""
     counts = ps.counts[rays]
