@@ -207,7 +207,7 @@ inline __m256i cell_index(const __m256i c[3], __m256i rx_or_shift, __m256i rxy_o
         return _mm256_add_epi32(_mm256_add_epi32(c[0], _mm256_mullo_epi32(c[1], rx_or_shift)), _mm256_mullo_epi32(c[2], rxy_or_shift));
 }
 
-// rd::march_steps for 16 rays at a time (two groups of 8 AVX2 lanes): each lane takes one step
+// rd::march_steps for 24 rays at a time (three groups of 8 AVX2 lanes): each lane takes one step
 // per iteration (float operations that give the same values, so the same samples up to FMA
 // contraction), and a lane whose ray ends takes the next ray of the block soon after, so the lanes
 // stay busy while rays of different lengths finish. A step has no branches: the occupancy tests
@@ -216,9 +216,10 @@ inline __m256i cell_index(const __m256i c[3], __m256i rx_or_shift, __m256i rxy_o
 // ray ends); `first[r - r0]` records where each ray starts.
 class LaneMarcher {
   public:
-    // Two groups of 8 lanes: each step is one long latency chain (position, cell, two gathers,
-    // blend), and two independent ones in flight keep the core busy.
-    static constexpr int kLanes = 16;
+    // Three groups of 8 lanes: each step is one long latency chain (position, cell, gather,
+    // blend), and three independent ones in flight keep the core busy (with two gathers per step
+    // two groups were faster; with one, three are, and four are not).
+    static constexpr int kLanes = 24;
     // Ended rays are handed over every kBatch iterations: an ended lane idles until then, and the
     // branch on "some ray ended" (true about every third iteration, unpredictable) is taken almost
     // always; each misprediction discarded the work of the next iteration that had started.
