@@ -181,6 +181,19 @@ def test_cap_stretches_steps_to_reach_far(stretch):
     torch.testing.assert_close(ps.deltas[~first], torch.full((30,), 0.01))
 
 
+def _simd_and_scalar(monkeypatch, grid, o, d, near, far, march):
+    """The march by the AVX2 and the scalar marcher, asserted to give the same counts and samples."""
+    out = {}
+    for path in ("0", "1"):
+        monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", path)
+        out[path] = ray_march(o, d, grid, near, far, march)
+    simd, scalar = out["0"], out["1"]
+    assert torch.equal(simd.counts, scalar.counts)
+    torch.testing.assert_close(simd.t_starts, scalar.t_starts, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(simd.t_ends, scalar.t_ends, rtol=1e-6, atol=1e-6)
+    return simd, scalar
+
+
 @pytest.mark.parametrize("res", [(48, 40, 32), (64, 32, 16)], ids=["products", "power-of-two-shifts"])
 def test_simd_and_scalar_marchers_agree(monkeypatch, res):
     """The AVX2 marcher (8 rays per instruction, lanes refilled as rays end) emits the scalar
@@ -192,16 +205,9 @@ def test_simd_and_scalar_marchers_agree(monkeypatch, res):
     d[::11] = torch.tensor([0.0, 0.0, 1.0])  # axis-aligned: zero direction components
     o[5::13] = torch.tensor([3.0, 3.0, 3.0])  # pointing away from the box: no samples
     march = MarchConfig(dt_min=0.005, dt_max=0.1, cone=0.01, max_samples=37)
-    out = {}
-    for path in ("0", "1"):
-        monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", path)
-        out[path] = ray_march(o, d, grid, 0.1, 50.0, march)
-    simd, scalar = out["0"], out["1"]
+    simd, scalar = _simd_and_scalar(monkeypatch, grid, o, d, 0.1, 50.0, march)
     assert int(scalar.counts.max()) == 37 and int((scalar.counts == 0).sum()) > 100
-    assert torch.equal(simd.counts, scalar.counts)
     assert torch.equal(simd.ray_indices, scalar.ray_indices)
-    torch.testing.assert_close(simd.t_starts, scalar.t_starts, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(simd.t_ends, scalar.t_ends, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("res,cf", [((37, 21, 19), 4), ((8, 12, 6), 2), ((130, 9, 7), 16)],
@@ -216,15 +222,8 @@ def test_simd_marcher_reads_every_cell_and_block(monkeypatch, res, cf):
     grid.set_occupancy(torch.rand(grid.config.n_cells, generator=g) < 0.04)
     o, d = _rays(2000, seed=7, inside=True)
     march = MarchConfig(dt_min=0.004, dt_max=0.05, cone=0.0, max_samples=400)
-    out = {}
-    for path in ("0", "1"):
-        monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", path)
-        out[path] = ray_march(o, d, grid, 0.0, 10.0, march)
-    simd, scalar = out["0"], out["1"]
+    simd, scalar = _simd_and_scalar(monkeypatch, grid, o, d, 0.0, 10.0, march)
     assert scalar.n_samples > 5000
-    assert torch.equal(simd.counts, scalar.counts)
-    torch.testing.assert_close(simd.t_starts, scalar.t_starts, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(simd.t_ends, scalar.t_ends, rtol=1e-6, atol=1e-6)
 
 
 def _ray_samples(ps, rays: torch.Tensor):
