@@ -155,7 +155,24 @@ rd::OccGridParams make_grid(const std::vector<double>& lo, const std::vector<dou
     return g;
 }
 
-void occgrid_update(Tensor density, Tensor bits, Tensor coarse_bits, c10::optional<Tensor> values,
+uint32_t* level_words_of(Tensor& levels, const rd::OccGridParams& g) {
+    RD_CHECK(levels);
+    TORCH_CHECK(levels.scalar_type() == torch::kInt32 && levels.numel() == rd::level_words(g),
+                "occupancy levels: int32 tensor of ", rd::level_words(g), " words expected");
+    return reinterpret_cast<uint32_t*>(levels.data_ptr<int32_t>());
+}
+
+// Rebuilds the occupancy levels (rd::occ_level_words) from the bitfields.
+void occgrid_levels(Tensor bits, Tensor coarse_bits, Tensor levels, std::vector<double> lo, std::vector<double> hi,
+                    std::vector<int64_t> res, int64_t cf) {
+    RD_CHECK(bits);
+    RD_CHECK(coarse_bits);
+    auto g = make_grid(lo, hi, res, cf);
+    be::occgrid_levels(g, bits.data_ptr<uint8_t>(), coarse_bits.data_ptr<uint8_t>(), level_words_of(levels, g), RD_STREAM);
+}
+
+// EMA update of the densities, then the bitfields and the occupancy levels that follow from them.
+void occgrid_update(Tensor density, Tensor bits, Tensor coarse_bits, Tensor levels, c10::optional<Tensor> values,
                     double decay, double threshold, std::vector<double> lo, std::vector<double> hi,
                     std::vector<int64_t> res, int64_t cf) {
     RD_CHECK(density);
@@ -169,6 +186,7 @@ void occgrid_update(Tensor density, Tensor bits, Tensor coarse_bits, c10::option
     }
     be::occgrid_update(g, v, (float)decay, (float)threshold, density.data_ptr<float>(),
                        bits.data_ptr<uint8_t>(), coarse_bits.data_ptr<uint8_t>(), RD_STREAM);
+    be::occgrid_levels(g, bits.data_ptr<uint8_t>(), coarse_bits.data_ptr<uint8_t>(), level_words_of(levels, g), RD_STREAM);
 }
 
 Tensor offsets_from_counts(const Tensor& counts) {
@@ -177,14 +195,15 @@ Tensor offsets_from_counts(const Tensor& counts) {
     return offsets;
 }
 
-std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor bits, Tensor coarse,
+std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor levels,
                              std::vector<double> lo, std::vector<double> hi, std::vector<int64_t> res,
                              int64_t cf, double dt_min, double dt_max, double cone,
                              int64_t max_samples, bool stretch) {
-    for (auto* t : {&o, &d, &near, &far, &bits, &coarse}) {
+    for (auto* t : {&o, &d, &near, &far}) {
         RD_CHECK(*t);
     }
     auto g = make_grid(lo, hi, res, cf);
+    const uint32_t* lv = level_words_of(levels, g);
     rd::MarchParams m{(float)dt_min, (float)dt_max, (float)cone, (int)max_samples, stretch ? 1 : 0};
     const int64_t n = o.size(0);
     auto counts = torch::zeros({n}, o.options().dtype(torch::kInt64));
@@ -207,8 +226,7 @@ std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor
         int64_t total = 0;
         if (n > 0) {
             total = rd::cpu::raymarch_single_pass(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
-                                                  far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),
-                                                  counts.data_ptr<int64_t>(), allocate, &ctx);
+                                                  far.data_ptr<float>(), lv, counts.data_ptr<int64_t>(), allocate, &ctx);
         } else {
             allocate(0, &ctx);
         }
@@ -219,18 +237,16 @@ std::vector<Tensor> raymarch(Tensor o, Tensor d, Tensor near, Tensor far, Tensor
     }
 #endif
     if (n > 0)
-        be::raymarch(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
-                     far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),
-                     nullptr, counts.data_ptr<int64_t>(), nullptr, nullptr, nullptr, RD_STREAM);
+        be::raymarch(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(), far.data_ptr<float>(),
+                     lv, nullptr, counts.data_ptr<int64_t>(), nullptr, nullptr, nullptr, RD_STREAM);
     auto offsets = offsets_from_counts(counts);
     const int64_t total = offsets[n].item<int64_t>();
     auto ray_indices = torch::empty({total}, counts.options());
     auto t0 = torch::empty({total}, o.options());
     auto t1 = torch::empty({total}, o.options());
     if (total > 0)
-        be::raymarch(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(),
-                     far.data_ptr<float>(), bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(),
-                     offsets.data_ptr<int64_t>(), nullptr, ray_indices.data_ptr<int64_t>(),
+        be::raymarch(g, m, n, o.data_ptr<float>(), d.data_ptr<float>(), near.data_ptr<float>(), far.data_ptr<float>(),
+                     lv, offsets.data_ptr<int64_t>(), nullptr, ray_indices.data_ptr<int64_t>(),
                      t0.data_ptr<float>(), t1.data_ptr<float>(), RD_STREAM);
     return {ray_indices, t0, t1, offsets};
 }
@@ -433,6 +449,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("hashgrid_backward", &hashgrid_backward);
     m.def("hashgrid_backward_backward", &hashgrid_backward_backward);
     m.def("occgrid_update", &occgrid_update);
+    m.def("occgrid_levels", &occgrid_levels);
     m.def("raymarch", &raymarch);
     m.def("raybox", &raybox);
     m.def("packed_weights_forward", &packed_weights_forward);

@@ -32,19 +32,25 @@ void occgrid_update(const OccGridParams& g, const float* values, float decay, fl
     for (int64_t byte = 0; byte < (nc + 7) / 8; ++byte) coarse_bits[byte] = occ_coarse_byte(g, byte, nc, bits);
 }
 
+void occgrid_levels(const OccGridParams& g, const uint8_t* bits, const uint8_t* coarse_bits, uint32_t* levels, void*) {
+    const int64_t groups = level_row_groups(g), wpr = level_words_per_row(g);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < groups * wpr; ++i) occ_level_words(g, i / wpr, (int)(i % wpr), bits, coarse_bits, levels);
+}
+
 // Count pass when ray_indices == nullptr (writes counts), fill pass otherwise (reads offsets).
 void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
-              const float* d, const float* near, const float* far, const uint8_t* bits,
-              const uint8_t* coarse_bits, const int64_t* offsets, int64_t* counts,
-              int64_t* ray_indices, float* t_starts, float* t_ends, void*) {
+              const float* d, const float* near, const float* far, const uint32_t* levels,
+              const int64_t* offsets, int64_t* counts, int64_t* ray_indices, float* t_starts, float* t_ends,
+              void*) {
 #pragma omp parallel for schedule(dynamic, 1024)
     for (int64_t r = 0; r < n_rays; ++r) {
         if (ray_indices == nullptr) {
             CountEmit emit;
-            counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+            counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], levels, emit);
         } else {
             FillEmit emit{r, offsets[r], ray_indices, t_starts, t_ends};
-            march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+            march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], levels, emit);
         }
     }
 }
@@ -116,12 +122,12 @@ struct BufferEmit {
 // rd::march_ray in one march for the rays that fit under the cap: their samples are kept as
 // the march counts on; a ray that turns out to need stretching drops them and marches again.
 int march_ray_buffered(const OccGridParams& g, const MarchParams& m, const float* o, const float* d, float near,
-                       float far, const uint8_t* bits, const uint8_t* coarse, BufferEmit& emit) {
+                       float far, const uint32_t* levels, BufferEmit& emit) {
     const int64_t mark = emit.buf->size;
-    const int n = march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, bits, coarse, emit);
+    const int n = march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, levels, emit);
     if (n <= m.max_samples) return n;
     emit.buf->size = mark;
-    return march_steps(g, m, stretch_scale(m, n), m.max_samples, o, d, near, far, bits, coarse, emit);
+    return march_steps(g, m, stretch_scale(m, n), m.max_samples, o, d, near, far, levels, emit);
 }
 }  // namespace
 
@@ -132,69 +138,14 @@ namespace {
 // cap, so very large caps stay on the scalar path.
 constexpr int kSimdMaxCap = 4096;
 
-// Cells per row of the marcher's occupancy pairs (below): the grid's, padded to whole words.
-inline int pair_row(const OccGridParams& g) { return (g.res[0] + 15) / 16 * 16; }
+// Cells per row of the occupancy levels: the grid's, padded to whole words.
+inline int level_row(const OccGridParams& g) { return 8 * level_words_per_row(g); }
 
 bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
-    const bool small = (int64_t)pair_row(g) * g.res[1] * g.res[2] < ((int64_t)1 << 31);
+    const bool small = (int64_t)level_row(g) * g.res[1] * g.res[2] < ((int64_t)1 << 31);
+    // (the box sizes of empty_box_cells are looked up as bytes)
     return !scalar_kernels_forced() && !m.stretch && m.max_samples > 0 && m.max_samples <= kSimdMaxCap &&
-           rd_is_pow2(g.cf) && small;
-}
-
-// 16 bits spread to the even bits of a word.
-inline uint32_t spread_bits(uint32_t x) {
-    x = (x | (x << 8)) & 0x00FF00FFu;
-    x = (x | (x << 4)) & 0x0F0F0F0Fu;
-    x = (x | (x << 2)) & 0x33333333u;
-    return (x | (x << 1)) & 0x55555555u;
-}
-
-// Each cell's occupancy and its block's as a pair of bits (bits 2i and 2i + 1 of a word for the
-// word's cell i), 16 cells per word, rows padded to pair_row(g) cells: one gather per step reads
-// both (a gather per bitfield made the two gathers the step's longest wait).
-// Kept by the calling thread across calls (a fresh buffer pays its page faults each time).
-const uint32_t* occupancy_pairs(const OccGridParams& g, const uint8_t* bits, const uint8_t* coarse) {
-    const int rx = g.res[0], words_per_row = pair_row(g) / 16, shift = rd_log2_ceil(g.cf);
-    const int64_t rows = (int64_t)g.res[1] * g.res[2], n_bytes = ((int64_t)rx * rows + 7) / 8;
-    thread_local std::vector<uint32_t> buffer;
-    buffer.resize((size_t)(rows * words_per_row));
-    uint32_t* pairs = buffer.data();  // (inside the parallel region `buffer` is each thread's own)
-    // by rows of blocks: the block bits of a word are the same for the cf x cf rows of cells in it
-#pragma omp parallel
-    {
-        std::vector<uint32_t> block_pairs((size_t)words_per_row);
-#pragma omp for schedule(static)
-        for (int64_t block_row = 0; block_row < (int64_t)g.cres[1] * g.cres[2]; ++block_row) {
-            const int by = (int)(block_row % g.cres[1]), bz = (int)(block_row / g.cres[1]);
-            for (int w = 0; w < words_per_row; ++w) {
-                uint32_t block = 0;
-                for (int x = 16 * w; x < rd_min(16 * w + 16, rx);) {
-                    const int64_t b = block_row * g.cres[0] + (x >> shift);
-                    const int end = rd_min(((x >> shift) + 1) << shift, rd_min(16 * w + 16, rx));
-                    if ((coarse[b >> 3] >> (b & 7)) & 1) block |= ((1u << (end - x)) - 1u) << (x - 16 * w);
-                    x = end;
-                }
-                block_pairs[(size_t)w] = spread_bits(block) << 1;
-            }
-            for (int iz = bz << shift; iz < rd_min((bz + 1) << shift, g.res[2]); ++iz) {
-                for (int iy = by << shift; iy < rd_min((by + 1) << shift, g.res[1]); ++iy) {
-                    const int64_t row = (int64_t)iz * g.res[1] + iy;
-                    for (int w = 0; w < words_per_row; ++w) {
-                        // the row's 16 cells from c0 (fewer at its end) lie in 3 bytes from c0 / 8
-                        const int64_t c0 = row * rx + 16 * w;
-                        uint32_t v = 0;
-                        if ((c0 >> 3) + 4 <= n_bytes)
-                            std::memcpy(&v, bits + (c0 >> 3), 4);  // (little-endian, as the SIMD path's x86)
-                        else
-                            for (int64_t i = 0; i < 3 && (c0 >> 3) + i < n_bytes; ++i) v |= (uint32_t)bits[(c0 >> 3) + i] << (8 * i);
-                        const uint32_t fine = (v >> (c0 & 7)) & ((1u << rd_min(16, rx - 16 * w)) - 1u);
-                        pairs[row * words_per_row + w] = spread_bits(fine) | block_pairs[(size_t)w];
-                    }
-                }
-            }
-        }
-    }
-    return pairs;
+           rd_is_pow2(g.cf) && g.cf <= 64 && small;
 }
 
 // Cell index ix + rx * (iy + ry * iz) of per-axis cells: with power-of-two sizes by shifts, else by
@@ -210,30 +161,28 @@ inline __m256i cell_index(const __m256i c[3], __m256i rx_or_shift, __m256i rxy_o
 // rd::march_steps for 24 rays at a time (three groups of 8 AVX2 lanes): each lane takes one step
 // per iteration (float operations that give the same values, so the same samples up to FMA
 // contraction), and a lane whose ray ends takes the next ray of the block soon after, so the lanes
-// stay busy while rays of different lengths finish. A step has no branches: the occupancy tests
-// are gathers, the empty-space jump and the sample a blend. Each lane writes its rays' samples one
-// after the other into a stretch of the thread's buffers that it took for itself (no copy when a
-// ray ends); `first[r - r0]` records where each ray starts.
+// stay busy while rays of different lengths finish. A step has no branches: the occupancy test is
+// a gather of the cells' occupancy levels, the empty-space jump and the sample a blend. Each lane
+// writes its rays' samples one after the other into a stretch of the thread's buffers that it took
+// for itself (no copy when a ray ends); `first[r - r0]` records where each ray starts.
 class LaneMarcher {
   public:
     // Three groups of 8 lanes: each step is one long latency chain (position, cell, gather,
-    // blend), and three independent ones in flight keep the core busy (with two gathers per step
-    // two groups were faster; with one, three are, and four are not).
+    // exit, blend), and three independent ones in flight keep the core busy (with two gathers per
+    // step two groups were faster; with one, three are, and four are not).
     static constexpr int kLanes = 24;
     // Ended rays are handed over every kBatch iterations: an ended lane idles until then, and the
     // branch on "some ray ended" (true about every third iteration, unpredictable) is taken almost
     // always; each misprediction discarded the work of the next iteration that had started.
     static constexpr int kBatch = 4;
 
-    LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* pairs)
-        : g_(g), m_(m), pairs_(pairs), stretch_(rd_max(4 * m.max_samples, 1024)) {
-        for (int k = 0; k < 3; ++k) {
-            csz_[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
-            inv_csz_[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
-            bsz_[k] = csz_[k] * (float)g.cf;
-        }
-        shift_ = rd_log2_ceil(g.cf);
-        eps_ = 1e-5f * rd_min(csz_[0], rd_min(csz_[1], csz_[2]));
+    LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* levels)
+        : g_(g), m_(m), levels_(levels), stretch_(rd_max(4 * m.max_samples, 1024)) {
+        float min_csz = 1e30f;
+        for (int k = 0; k < 3; ++k) min_csz = rd_min(min_csz, (g.hi[k] - g.lo[k]) / (float)g.res[k]);
+        eps_ = 1e-5f * min_csz;
+        // empty_box_cells by level bits, twice: a byte shuffle looks up each 128-bit half
+        for (uint32_t nib = 0; nib < 16; ++nib) box_cells_[nib] = box_cells_[16 + nib] = (uint8_t)empty_box_cells(nib, g.cf);
     }
 
     // Marches rays [r0, r1) into `out` (also filling counts and first); returns their samples.
@@ -243,7 +192,7 @@ class LaneMarcher {
         at0_ = out.size;
         samples_ = 0;
         for (int j = 0; j < kLanes; ++j) start_[j] = end_[j] = 0;
-        if (rd_is_pow2(pair_row(g_)) && rd_is_pow2(g_.res[1]))
+        if (rd_is_pow2(level_row(g_)) && rd_is_pow2(g_.res[1]))
             march_impl<true>(r0, r1, o, d, near, far, counts, first);
         else
             march_impl<false>(r0, r1, o, d, near, far, counts, first);
@@ -260,20 +209,14 @@ class LaneMarcher {
         const __m256 cone = _mm256_set1_ps(m_.cone), dt_min = _mm256_set1_ps(m_.dt_min), dt_max = _mm256_set1_ps(m_.dt_max);
         const __m256 half = _mm256_set1_ps(0.5f), sliver = _mm256_set1_ps(1e-3f), zero = _mm256_setzero_ps();
         const __m256 inf = _mm256_set1_ps(1e30f), eps = _mm256_set1_ps(eps_);
-        __m256 lo[3], icsz[3], csz[3], bsz[3];
         __m256i res_max[3];
-        for (int k = 0; k < 3; ++k) {
-            lo[k] = _mm256_set1_ps(g_.lo[k]);
-            icsz[k] = _mm256_set1_ps(inv_csz_[k]);
-            csz[k] = _mm256_set1_ps(csz_[k]);
-            bsz[k] = _mm256_set1_ps(bsz_[k]);
-            res_max[k] = _mm256_set1_epi32(g_.res[k] - 1);
-        }
+        for (int k = 0; k < 3; ++k) res_max[k] = _mm256_set1_epi32(g_.res[k] - 1);
         // the index multipliers, or their log2 where they are powers of two
         const auto mult = [](int v) { return _mm256_set1_epi32(kPow2 ? rd_log2_ceil(v) : v); };
-        const __m256i fx = mult(pair_row(g_)), fxy = mult(pair_row(g_) * g_.res[1]);
-        const __m256i zero_i = _mm256_setzero_si256(), fifteen = _mm256_set1_epi32(15);
-        const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+        const __m256i fx = mult(level_row(g_)), fxy = mult(level_row(g_) * g_.res[1]);
+        const __m256i zero_i = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), seven = _mm256_set1_epi32(7);
+        const __m256i fifteen = _mm256_set1_epi32(15), high_bytes = _mm256_set1_epi32((int)0x80808000u);
+        const __m256i box_cells = _mm256_loadu_si256((const __m256i*)box_cells_);
         const __m256i cap_minus_one = _mm256_set1_epi32(m_.max_samples - 1);
 #if !defined(RD_MARCH_SCATTER)
         // AVX2 alone has no scatter: each step is staged here and the emitting lanes write theirs
@@ -285,8 +228,8 @@ class LaneMarcher {
 #endif
         // One step of the 8 lanes from `off`: stores their next t and count, writes (or stages)
         // their samples, idles the lanes whose ray ended and returns them (a bit mask). The step
-        // is one dependency chain (t -> position -> cell -> gathered bits -> next t), so whatever
-        // does not need the bits is computed beside the gathers, and the chain's operations are
+        // is one dependency chain (t -> cell -> gathered levels -> exit -> next t), so whatever
+        // does not need the levels is computed beside the gather, and the chain's operations are
         // the shortest that give rd::march_steps' values.
         auto step = [&](int off) {
             const __m256 t = _mm256_load_ps(t_ + off), tend = _mm256_load_ps(tend_ + off);
@@ -297,41 +240,33 @@ class LaneMarcher {
             const __m256 te = _mm256_blendv_ps(s, tend, _mm256_cmp_ps(_mm256_sub_ps(tend, s), _mm256_mul_ps(sliver, dt), _CMP_LT_OQ));
             // 0.5 * (t + te), rounded once either way (halving is exact)
             const __m256 tm = _mm256_fmadd_ps(te, half, _mm256_mul_ps(t, half));
-            __m256 ov[3], dv[3], idv[3];
-            __m256i ic[3], cc[3];
+            __m256 dq[3];
+            __m256i ic[3];
             for (int k = 0; k < 3; ++k) {
-                ov[k] = _mm256_load_ps(o_[k] + off);
-                dv[k] = _mm256_load_ps(d_[k] + off);
-                idv[k] = _mm256_load_ps(id_[k] + off);
-                const __m256 p = _mm256_fmadd_ps(dv[k], tm, ov[k]);
+                dq[k] = _mm256_load_ps(dq_[k] + off);
                 // truncation, not floor: they differ only on (-1, 0), which the clamp maps to 0 either way
-                const __m256i c = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(p, lo[k]), icsz[k]));
+                const __m256i c = _mm256_cvttps_epi32(_mm256_fmadd_ps(dq[k], tm, _mm256_load_ps(oq_[k] + off)));
                 ic[k] = _mm256_min_epi32(_mm256_max_epi32(c, zero_i), res_max[k]);
-                cc[k] = _mm256_srli_epi32(ic[k], shift_);
             }
             const __m256i idx = cell_index<kPow2>(ic, fx, fxy);
-            const __m256i pair_words = _mm256_i32gather_epi32((const int*)pairs_, _mm256_srli_epi32(idx, 4), 4);
-            // While the gather runs: where the ray leaves the cell and where it leaves the cell's
-            // block, each as rd::leave_empty moves on from it
-            __m256 exit_cell = inf, exit_block = inf;
-            for (int k = 0; k < 3; ++k) {
-                const __m256 pos = _mm256_cmp_ps(dv[k], zero, _CMP_GT_OQ);
-                const __m256 flat = _mm256_cmp_ps(dv[k], zero, _CMP_EQ_OQ);
-                const __m256 bc = _mm256_add_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(ic[k]), csz[k], lo[k]), _mm256_and_ps(pos, csz[k]));
-                const __m256 bb = _mm256_add_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(cc[k]), bsz[k], lo[k]), _mm256_and_ps(pos, bsz[k]));
-                exit_cell = _mm256_min_ps(exit_cell, _mm256_blendv_ps(_mm256_mul_ps(_mm256_sub_ps(bc, ov[k]), idv[k]), inf, flat));
-                exit_block = _mm256_min_ps(exit_block, _mm256_blendv_ps(_mm256_mul_ps(_mm256_sub_ps(bb, ov[k]), idv[k]), inf, flat));
-            }
+            const __m256i words = _mm256_i32gather_epi32((const int*)levels_, _mm256_srli_epi32(idx, 3), 4);
             const __m256 t_eps = _mm256_add_ps(t, eps);
-            const __m256 nc = _mm256_max_ps(exit_cell, t_eps), nb = _mm256_max_ps(exit_block, t_eps);
-            const __m256 skip_cell = _mm256_blendv_ps(te, nc, _mm256_cmp_ps(nc, t, _CMP_GT_OQ));
-            const __m256 skip_block = _mm256_blendv_ps(te, nb, _mm256_cmp_ps(nb, t, _CMP_GT_OQ));
-            // the bits: a sample in an occupied cell, else leave the empty cell (its block is
-            // occupied) or the empty block
-            const __m256i pair = _mm256_srlv_epi32(pair_words, _mm256_slli_epi32(_mm256_and_si256(idx, fifteen), 1));
-            const __m256 in_block = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(pair, two), two));
-            const __m256 occupied = _mm256_and_ps(in_block, _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(pair, one), one)));
-            const __m256 skip = _mm256_blendv_ps(skip_block, skip_cell, in_block);
+            // the cell's 4 level bits in each lane's low byte, the other bytes 0x80 (a zero from
+            // the shuffle), and the size of the box to leave in cells (0: occupied)
+            const __m256i shift = _mm256_slli_epi32(_mm256_and_si256(idx, seven), 2);
+            const __m256i nib = _mm256_or_si256(_mm256_and_si256(_mm256_srlv_epi32(words, shift), fifteen), high_bytes);
+            const __m256i size = _mm256_shuffle_epi8(box_cells, nib);
+            const __m256i low = _mm256_sub_epi32(size, one);
+            // the box's exit: per axis the plane past the box's cells, (ic & ~low) + (dq > 0 ? size : 0)
+            __m256 exit = inf;
+            for (int k = 0; k < 3; ++k) {
+                const __m256i ahead = _mm256_castps_si256(_mm256_cmp_ps(dq[k], zero, _CMP_GT_OQ));
+                const __m256i plane = _mm256_add_epi32(_mm256_andnot_si256(low, ic[k]), _mm256_and_si256(ahead, size));
+                exit = _mm256_min_ps(exit, _mm256_fmadd_ps(_mm256_cvtepi32_ps(plane), _mm256_load_ps(a_[k] + off), _mm256_load_ps(b_[k] + off)));
+            }
+            const __m256 nxt = _mm256_max_ps(exit, t_eps);
+            const __m256 skip = _mm256_blendv_ps(te, nxt, _mm256_cmp_ps(nxt, t, _CMP_GT_OQ));
+            const __m256 occupied = _mm256_castsi256_ps(_mm256_cmpeq_epi32(size, zero_i));
             const __m256i n = _mm256_load_si256((const __m256i*)(n_ + off));
             const __m256 active = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)(active_ + off)));
             const __m256 emit = _mm256_and_ps(occupied, active);
@@ -393,13 +328,8 @@ class LaneMarcher {
                 int64_t* counts, int64_t* first) {
         while (next_ < r1_) {
             const int64_t r = next_++;
-            const float* orr = o + 3 * r;
-            const float* drr = d + 3 * r;
-            float id[3] = {safe_inv(drr[0]), safe_inv(drr[1]), safe_inv(drr[2])};
-            float b0, b1;
-            const bool hit = ray_aabb(orr, id, g_.lo, g_.hi, b0, b1);
-            const float t = rd_max(b0, near[r]), tend = rd_min(b1, far[r]);
-            if (!hit || !(t < tend)) {
+            MarchRay ray;
+            if (!march_setup(g_, o + 3 * r, d + 3 * r, near[r], far[r], ray)) {
                 counts[r] = 0;
                 first[r - r0] = at0_;
                 continue;
@@ -414,12 +344,13 @@ class LaneMarcher {
             }
             first[r - r0] = at0_ + start_[j];
             for (int k = 0; k < 3; ++k) {
-                o_[k][j] = orr[k];
-                d_[k][j] = drr[k];
-                id_[k][j] = id[k];
+                oq_[k][j] = ray.oq[k];
+                dq_[k][j] = ray.dq[k];
+                a_[k][j] = ray.a[k];
+                b_[k][j] = ray.b[k];
             }
-            t_[j] = t;
-            tend_[j] = tend;
+            t_[j] = ray.t;
+            tend_[j] = ray.tend;
             n_[j] = 0;
             ray_[j] = r;
             active_[j] = -1;  // all bits set: a lane mask
@@ -427,24 +358,24 @@ class LaneMarcher {
             return;
         }
         // no ray left: an idle lane marching nothing (t = tend)
-        for (int k = 0; k < 3; ++k) o_[k][j] = d_[k][j] = id_[k][j] = 0.0f;
+        for (int k = 0; k < 3; ++k) oq_[k][j] = dq_[k][j] = a_[k][j] = b_[k][j] = 0.0f;
         t_[j] = tend_[j] = 0.0f;
     }
 
     const OccGridParams& g_;
     const MarchParams& m_;
-    const uint32_t* pairs_;  // occupancy_pairs of the grid
+    const uint32_t* levels_;       // the grid's occupancy levels
     const int stretch_;            // samples a lane takes from the buffers at a time
     SampleBuffer* out_ = nullptr;  // the thread's buffers
     int64_t at0_ = 0;              // where the block starts in them
     int64_t samples_ = 0;          // the block's samples so far
     float* t0_ = nullptr;          // the block's t_start and t_end in the buffers
     float* t1_ = nullptr;
-    float csz_[3], inv_csz_[3], bsz_[3], eps_ = 0.0f;
-    int shift_ = 0;
+    float eps_ = 0.0f;
+    alignas(32) uint8_t box_cells_[32];
     int64_t next_ = 0, r1_ = 0;
     int live_ = 0;
-    alignas(32) float o_[3][kLanes] = {}, d_[3][kLanes] = {}, id_[3][kLanes] = {};
+    alignas(32) float oq_[3][kLanes] = {}, dq_[3][kLanes] = {}, a_[3][kLanes] = {}, b_[3][kLanes] = {};  // MarchRay's
     alignas(32) float t_[kLanes] = {}, tend_[kLanes] = {};
     alignas(32) int32_t active_[kLanes] = {}, n_[kLanes] = {};
     alignas(32) int32_t start_[kLanes] = {}, end_[kLanes] = {};  // per lane: its ray's samples and room, from at0_
@@ -627,9 +558,8 @@ struct BlockPlaces {
 }  // namespace
 
 int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
-                             const float* d, const float* near, const float* far, const uint8_t* bits,
-                             const uint8_t* coarse_bits, int64_t* counts,
-                             MarchOutput (*allocate)(int64_t capacity, void* ctx), void* ctx) {
+                             const float* d, const float* near, const float* far, const uint32_t* levels,
+                             int64_t* counts, MarchOutput (*allocate)(int64_t capacity, void* ctx), void* ctx) {
     // Many more blocks than threads so that dynamic scheduling balances uneven rays.
     const int64_t block = 2048;
     const int64_t n_blocks = (n_rays + block - 1) / block;
@@ -637,7 +567,6 @@ int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64
     BlockPlaces places(n_blocks);
 #if defined(RD_MARCH_AVX2)
     const bool simd = simd_march_ok(g, m);
-    const uint32_t* pairs = simd ? occupancy_pairs(g, bits, coarse_bits) : nullptr;
 #endif
 #pragma omp parallel
     {
@@ -646,7 +575,7 @@ int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64
         std::vector<int64_t> pending;
 #if defined(RD_MARCH_AVX2)
         std::unique_ptr<LaneMarcher> lanes;
-        if (simd) lanes = std::make_unique<LaneMarcher>(g, m, pairs);
+        if (simd) lanes = std::make_unique<LaneMarcher>(g, m, levels);
 #endif
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_blocks; ++b) {
@@ -663,7 +592,7 @@ int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64
             {
                 BufferEmit emit{&buf.samples, m.max_samples};
                 for (int64_t r = r0; r < r1; ++r)
-                    counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse_bits, emit);
+                    counts[r] = march_ray_buffered(g, m, o + 3 * r, d + 3 * r, near[r], far[r], levels, emit);
                 mb.count = buf.samples.size - mb.samples;
             }
             pending.push_back(b);

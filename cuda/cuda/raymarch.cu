@@ -1,5 +1,6 @@
-// CUDA kernels of the occupancy grid: EMA update, ray marching (count/fill), rays vs boxes.
-// One thread per byte of cells (update) or per ray (marching); per-ray math in the shared headers.
+// CUDA kernels of the occupancy grid: EMA update, occupancy levels, ray marching (count/fill), rays
+// vs boxes. One thread per byte of cells (update), per word column of 4 x 4 rows (levels) or per ray
+// (marching); per-ray math in the shared headers.
 #include "common_cuda.cuh"
 #include "redrive/launchers.h"
 
@@ -18,18 +19,23 @@ __global__ void coarse_kernel(OccGridParams g, int64_t nc, const uint8_t* bits, 
     if (byte * 8 < nc) coarse_bits[byte] = occ_coarse_byte(g, byte, nc, bits);
 }
 
+__global__ void levels_kernel(OccGridParams g, int64_t n, const uint8_t* bits, const uint8_t* coarse, uint32_t* levels) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int wpr = level_words_per_row(g);
+    if (i < n) occ_level_words(g, i / wpr, (int)(i % wpr), bits, coarse, levels);
+}
+
 __global__ void march_kernel(OccGridParams g, MarchParams m, int64_t n_rays, const float* o, const float* d,
-                             const float* near, const float* far, const uint8_t* bits, const uint8_t* coarse,
-                             const int64_t* offsets, int64_t* counts, int64_t* ray_indices, float* t_starts,
-                             float* t_ends) {
+                             const float* near, const float* far, const uint32_t* levels, const int64_t* offsets,
+                             int64_t* counts, int64_t* ray_indices, float* t_starts, float* t_ends) {
     const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= n_rays) return;
     if (ray_indices == nullptr) {
         CountEmit emit;
-        counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse, emit);
+        counts[r] = march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], levels, emit);
     } else {
         FillEmit emit{r, offsets[r], ray_indices, t_starts, t_ends};
-        march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], bits, coarse, emit);
+        march_ray(g, m, o + 3 * r, d + 3 * r, near[r], far[r], levels, emit);
     }
 }
 
@@ -60,12 +66,18 @@ void occgrid_update(const OccGridParams& g, const float* values, float decay, fl
     check_launch("occgrid_update");
 }
 
+void occgrid_levels(const OccGridParams& g, const uint8_t* bits, const uint8_t* coarse_bits, uint32_t* levels,
+                    void* stream) {
+    const int64_t n = level_row_groups(g) * level_words_per_row(g);
+    levels_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(g, n, bits, coarse_bits, levels);
+    check_launch("occgrid_levels");
+}
+
 void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o, const float* d,
-              const float* near, const float* far, const uint8_t* bits, const uint8_t* coarse_bits,
-              const int64_t* offsets, int64_t* counts, int64_t* ray_indices, float* t_starts, float* t_ends,
-              void* stream) {
+              const float* near, const float* far, const uint32_t* levels, const int64_t* offsets, int64_t* counts,
+              int64_t* ray_indices, float* t_starts, float* t_ends, void* stream) {
     march_kernel<<<blocks_for(n_rays), kThreads, 0, as_stream(stream)>>>(
-        g, m, n_rays, o, d, near, far, bits, coarse_bits, offsets, counts, ray_indices, t_starts, t_ends);
+        g, m, n_rays, o, d, near, far, levels, offsets, counts, ray_indices, t_starts, t_ends);
     check_launch("raymarch");
 }
 

@@ -1,9 +1,10 @@
 """Occupancy grid over an axis-aligned box, and ray marching through it.
 
 The grid keeps a float density per cell (EMA of queried values) and a bitfield of occupied cells
-(plus a coarse bitfield, one bit per ``coarse_factor^3`` block, that lets the marcher leap over
-empty blocks). Marching emits packed samples ``[ray index, t_start, t_end]`` only in occupied
-cells, with step sizes that grow with distance, clipped to each ray's near/far and capped per ray.
+(plus a coarse bitfield, one bit per ``coarse_factor^3`` block). Marching emits packed samples
+``[ray index, t_start, t_end]`` only in occupied cells, with step sizes that grow with distance,
+clipped to each ray's near/far and capped per ray; through empty space it leaps out of the largest
+empty box around each step (block, aligned 4^3 or 2^3 group of cells, or cell).
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ class OccupancyGrid(torch.nn.Module):
         self.register_buffer("density", torch.zeros(c.n_cells, dtype=torch.float32, device=device))
         self.register_buffer("bits", torch.zeros((c.n_cells + 7) // 8, dtype=torch.uint8, device=device))
         self.register_buffer("coarse_bits", torch.zeros((nc + 7) // 8, dtype=torch.uint8, device=device))
+        # What the marcher reads: each cell's occupancy and that of its 2^3 and 4^3 groups and its
+        # block, 4 bits per cell (rd::occ_level_words in cuda/include/redrive/occupancy.h). Derived
+        # from the bitfields, so not saved: rebuilt with them and after a state_dict is loaded.
+        rx, ry, rz = c.resolution
+        self.register_buffer("levels", torch.zeros((rx + 7) // 8 * ry * rz, dtype=torch.int32, device=device), persistent=False)
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._rebuild_levels())
 
     @property
     def device(self) -> torch.device:
@@ -120,12 +127,16 @@ class OccupancyGrid(torch.nn.Module):
         return lo + (idx + u) * size
 
     @torch.no_grad()
+    def _rebuild_levels(self) -> None:
+        _ext.get(self.device).occgrid_levels(self.bits, self.coarse_bits, self.levels, *self.config._kernel_args())
+
+    @torch.no_grad()
     def update(self, values: torch.Tensor, decay: float | None = None) -> None:
         """EMA update from per-cell density values ``[n_cells]`` (>= 0), then refresh the bits."""
         check_tensor("values", values, shape=[self.config.n_cells], dtypes=[torch.float32], device=self.device)
         d = self.config.decay if decay is None else decay
         _ext.get(self.device).occgrid_update(
-            self.density, self.bits, self.coarse_bits, values.contiguous(), float(d), float(self.config.threshold),
+            self.density, self.bits, self.coarse_bits, self.levels, values.contiguous(), float(d), float(self.config.threshold),
             *self.config._kernel_args(),
         )
 
@@ -145,7 +156,7 @@ class OccupancyGrid(torch.nn.Module):
         check_tensor("occupied", occupied, shape=[self.config.n_cells], dtypes=[torch.bool], device=self.device)
         self.density.copy_(occupied.to(torch.float32))
         _ext.get(self.device).occgrid_update(
-            self.density, self.bits, self.coarse_bits, None, 1.0, min(float(self.config.threshold), 0.5),
+            self.density, self.bits, self.coarse_bits, self.levels, None, 1.0, min(float(self.config.threshold), 0.5),
             *self.config._kernel_args(),
         )
 
@@ -207,7 +218,7 @@ def ray_march(
     near_t = _per_ray("near", near, n, grid.device)
     far_t = _per_ray("far", far, n, grid.device)
     ri, t0, t1, offsets = _ext.get(grid.device).raymarch(
-        rays_o.contiguous(), rays_d.contiguous(), near_t, far_t, grid.bits, grid.coarse_bits,
+        rays_o.contiguous(), rays_d.contiguous(), near_t, far_t, grid.levels,
         *grid.config._kernel_args(), float(m.dt_min), float(m.dt_max), float(m.cone), int(m.max_samples),
         bool(m.stretch),
     )

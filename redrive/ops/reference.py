@@ -133,7 +133,9 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
     """Reference of :func:`redrive.ops.ray_march`, vectorised over rays, one step per iteration.
 
     ``occupied`` is the ``[n_cells]`` bool mask (x fastest). Returns ``(ray_indices, t_starts,
-    t_ends, counts)``.
+    t_ends, counts)``. A step tests the cell at its midpoint: a sample where it is occupied, else a
+    jump out of the largest empty box around it (its block, its aligned 4^3 or 2^3 group of cells
+    where those are smaller than a block, or the cell).
     """
     dev = rays_o.device
     n = rays_o.shape[0]
@@ -143,17 +145,24 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
     csz = (hi - lo) / res
     inv_csz = res / (hi - lo)
     cf = config.coarse_factor
-    cres = torch.tensor(config.coarse_resolution, device=dev)
-    bsz = csz * cf
     occ = occupied.reshape(config.resolution[2], config.resolution[1], config.resolution[0])
-    # Coarse occupancy: any fine cell of the block.
-    pad = [(-r) % cf for r in config.resolution]
-    occp = torch.nn.functional.pad(occ.float()[None, None], (0, pad[0], 0, pad[1], 0, pad[2]))
-    coarse = torch.nn.functional.max_pool3d(occp, cf)[0, 0] > 0
+
+    def pooled(size):  # occupancy of aligned size^3 boxes: any of their cells
+        pad = [(-r) % size for r in config.resolution]
+        occp = torch.nn.functional.pad(occ.float()[None, None], (0, pad[0], 0, pad[1], 0, pad[2]))
+        return torch.nn.functional.max_pool3d(occp, size)[0, 0] > 0
+
+    # the boxes a step may leave, largest first (groups only where smaller than a block)
+    boxes = [(cf, pooled(cf))] + [(s, pooled(s)) for s in (4, 2) if s < cf] + [(1, occ)]
     eps = 1e-5 * float(csz.min())
 
-    inv_d = _safe_inv(rays_d)
-    b0, b1 = _ray_aabb(rays_o, inv_d, lo, hi)
+    # the ray in cell units: q = oq + dq * t; the plane q = c is reached at c * a + b
+    b0, b1 = _ray_aabb(rays_o, _safe_inv(rays_d), lo, hi)
+    oq = (rays_o - lo) * inv_csz
+    dq = rays_d * inv_csz
+    crosses = dq.abs() > 1e-20
+    a_all = torch.where(crosses, 1.0 / torch.where(crosses, dq, torch.ones_like(dq)), torch.zeros_like(dq))
+    b_all = torch.where(crosses, -oq * a_all, torch.full_like(dq, 1e30))
 
     def march_steps(scale, limit, out_r, out_t0, out_t1):
         t = torch.maximum(b0, near)
@@ -162,36 +171,29 @@ def ray_march_ref(rays_o, rays_d, occupied, config, march, near, far):
         count = torch.zeros(n, dtype=torch.int64, device=dev)
         while bool(alive.any()):
             idx = alive.nonzero()[:, 0]
-            o, d, idv = rays_o[idx], rays_d[idx], inv_d[idx]
             ti, te_lim = t[idx], tend[idx]
             dt = (ti * march.cone).clamp(march.dt_min, march.dt_max) * scale[idx]
             te = torch.minimum(ti + dt, te_lim)
             te = torch.where(te_lim - te < 1e-3 * dt, te_lim, te)
             tm = 0.5 * (ti + te)
-            p = o + d * tm[:, None]
-            ic = torch.floor((p - lo) * inv_csz).to(torch.int64)
+            q = oq[idx] + dq[idx] * tm[:, None]
+            ic = torch.floor(q).to(torch.int64)
             ic = torch.minimum(ic.clamp_min(0), res - 1)
-            cc = ic // cf
-            c_occ = coarse[cc[:, 2], cc[:, 1], cc[:, 0]]
-            f_occ = occ[ic[:, 2], ic[:, 1], ic[:, 0]]
-
-            def exit_t(cell_lo, size):
-                bnd = cell_lo + torch.where(d > 0, size, torch.zeros_like(size))
-                tk = (bnd - o) * idv
-                tk = torch.where(d != 0, tk, torch.full_like(tk, 1e30))
-                return tk.amin(dim=-1)
-
-            def leave_empty(exit):  # at least eps on, else (eps below the float spacing) the step's end
-                nxt = torch.maximum(exit, ti + eps)
-                return torch.where(nxt > ti, nxt, te)
-
-            t_coarse = leave_empty(exit_t(lo + cc * bsz, bsz.expand_as(o)))
-            t_fine = leave_empty(exit_t(lo + ic * csz, csz.expand_as(o)))
-            emit = c_occ & f_occ
+            size = torch.zeros_like(idx)  # cells across the box to leave; 0: a sample
+            for s, box_occ in reversed(boxes):  # the largest empty box wins
+                c = ic // s
+                size = torch.where(~box_occ[c[:, 2], c[:, 1], c[:, 0]], torch.full_like(size, s), size)
+            emit = size == 0
+            s_ = size.clamp_min(1)[:, None]
+            plane = ic // s_ * s_ + torch.where(dq[idx] > 0, s_, torch.zeros_like(s_))
+            exit = (plane.float() * a_all[idx] + b_all[idx]).amin(dim=-1)
+            # at least eps on, else (eps below the float spacing) the step's end
+            nxt = torch.maximum(exit, ti + eps)
+            nxt = torch.where(nxt > ti, nxt, te)
             out_r.append(idx[emit])
             out_t0.append(ti[emit])
             out_t1.append(te[emit])
-            new_t = torch.where(~c_occ, t_coarse, torch.where(f_occ, te, t_fine))
+            new_t = torch.where(emit, te, nxt)
             t[idx] = new_t
             count[idx] += emit.to(torch.int64)
             alive[idx] = (new_t < te_lim) & (count[idx] < limit)

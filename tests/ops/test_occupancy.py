@@ -139,6 +139,31 @@ def test_ema_update_and_bits():
     assert grid.coarse_bits[0] & 1 == 1 and int(grid.coarse_bits[0]) == 1
 
 
+def test_levels_follow_the_bits_through_updates_and_state_dict_loads():
+    """The marcher reads the grid's occupancy levels, which are derived and not saved: every
+    update rebuilds them, and so does loading a state_dict (a checkpoint's grid marches as the
+    saved one did)."""
+    grid = _sphere_grid()
+    o, d = _rays(200, seed=5)
+    march = MarchConfig(dt_min=0.01, cone=0.0, max_samples=1000)
+    saved = ray_march(o, d, grid, 0.0, 10.0, march)
+    assert saved.n_samples > 0 and set(grid.state_dict()) == {"density", "bits", "coarse_bits"}
+    loaded = OccupancyGrid(grid.config)
+    assert ray_march(o, d, loaded, 0.0, 10.0, march).n_samples == 0
+    loaded.load_state_dict(grid.state_dict())
+    assert torch.equal(loaded.levels, grid.levels)
+    again = ray_march(o, d, loaded, 0.0, 10.0, march)
+    assert torch.equal(again.counts, saved.counts) and torch.equal(again.t_starts, saved.t_starts)
+    # within a parent module's state_dict too (the reconstruction's checkpoints)
+    parent, other = torch.nn.Module(), torch.nn.Module()
+    parent.grid, other.grid = grid, OccupancyGrid(grid.config)
+    other.load_state_dict(parent.state_dict())
+    assert torch.equal(other.grid.levels, grid.levels)
+    grid.set_occupancy(torch.zeros(grid.config.n_cells, dtype=torch.bool))
+    cell_and_block_bits = torch.tensor(0x99999999 - 2**32, dtype=torch.int32)  # bits 0 and 3 of each cell
+    assert not (grid.levels & cell_and_block_bits).any() and ray_march(o, d, grid, 0.0, 10.0, march).n_samples == 0
+
+
 def test_update_from_sdf_marks_surface_cells():
     grid = _sphere_grid(res=(16, 16, 16), radius=0.6)
     centres = grid.cell_centers()
@@ -212,11 +237,12 @@ def test_simd_and_scalar_marchers_agree(monkeypatch, res):
 
 @pytest.mark.parametrize("res,cf", [((37, 21, 19), 4), ((8, 12, 6), 2), ((130, 9, 7), 16)],
                          ids=["odd-rows", "short-rows", "long-rows"])
-def test_simd_marcher_reads_every_cell_and_block(monkeypatch, res, cf):
-    """The AVX2 marcher reads each cell's and its block's bits from its own copy of the grid (16
-    cells per word, rows padded to whole words); on grids whose rows do not start on byte or word
-    boundaries and whose blocks overhang the grid, with scattered occupancy, it must emit the
-    scalar marcher's samples."""
+def test_marchers_read_every_occupancy_level(monkeypatch, res, cf):
+    """Both marchers read each cell's occupancy levels (cell, 2^3 and 4^3 groups, block) from a copy
+    of the grid built per call (8 cells per word, rows padded to whole words, built by 4 x 4 rows);
+    on grids whose rows do not start on byte or word boundaries, whose row counts are not multiples
+    of 4 and whose groups and blocks overhang the grid, with scattered occupancy, the AVX2 marcher
+    must emit the scalar marcher's samples and both the reference's."""
     grid = OccupancyGrid(OccupancyGridConfig(aabb=(-1.0, -1.0, -1.0, 1.0, 1.0, 1.0), resolution=res, coarse_factor=cf))
     g = torch.Generator().manual_seed(6)
     grid.set_occupancy(torch.rand(grid.config.n_cells, generator=g) < 0.04)
@@ -224,6 +250,41 @@ def test_simd_marcher_reads_every_cell_and_block(monkeypatch, res, cf):
     march = MarchConfig(dt_min=0.004, dt_max=0.05, cone=0.0, max_samples=400)
     simd, scalar = _simd_and_scalar(monkeypatch, grid, o, d, 0.0, 10.0, march)
     assert scalar.n_samples > 5000
+    _compare(grid, o, d, march, 0.0, 10.0)
+
+
+@pytest.mark.parametrize("path", ["simd", "scalar"])
+def test_empty_space_jumps_never_pass_an_occupied_cell(monkeypatch, path):
+    """A jump leaves the largest empty box around a step's midpoint (block, 4^3 or 2^3 group,
+    cell); it must never carry a ray past occupied cells: every occupied cell that a ray crosses
+    over more than two steps' length holds a sample's midpoint. Checked against the cells met by
+    points every 1/40 step along each ray, independently of the reference."""
+    monkeypatch.setenv("REDRIVE_SCALAR_KERNELS", "1" if path == "scalar" else "0")
+    grid = OccupancyGrid(OccupancyGridConfig(aabb=(-1.0, -1.0, -1.0, 1.0, 1.0, 1.0), resolution=(40, 36, 32), coarse_factor=8))
+    g = torch.Generator().manual_seed(8)
+    grid.set_occupancy(torch.rand(grid.config.n_cells, generator=g) < 0.01)
+    o, d = _rays(600, seed=9, inside=True)
+    dt = 0.01
+    ps = ray_march(o, d, grid, 0.0, 10.0, MarchConfig(dt_min=dt, dt_max=dt, cone=0.0, max_samples=4000))
+    res = torch.tensor(grid.config.resolution)
+
+    def cell_of(points):  # [..., 3] -> flat cell index, -1 outside the grid
+        c = torch.floor((points + 1.0) / 2.0 * res).long()
+        inside = ((c >= 0) & (c < res)).all(-1)
+        return torch.where(inside, c[..., 0] + res[0] * (c[..., 1] + res[1] * c[..., 2]), -1)
+
+    t = torch.arange(0.0, 3.5, dt / 40)
+    cells = cell_of(o[:, None] + d[:, None] * t[None, :, None])  # [rays, points]
+    occupied = grid.occupied()
+    hit = (cells >= 0) & occupied[cells.clamp_min(0)]
+    # (ray, cell) pairs crossed over more than 2.2 steps, and those that hold a sample's midpoint
+    rays = torch.arange(o.shape[0])[:, None].expand_as(cells)
+    pairs, length = torch.unique(rays[hit] * grid.config.n_cells + cells[hit], return_counts=True)
+    required = pairs[length * (dt / 40) > 2.2 * dt]
+    sampled = ps.ray_indices * grid.config.n_cells + cell_of(o[ps.ray_indices] + d[ps.ray_indices] * ps.t_mid[:, None])
+    assert len(required) > 100
+    missed = required[~torch.isin(required, sampled)]
+    assert len(missed) == 0, (missed // grid.config.n_cells, missed % grid.config.n_cells)
 
 
 def _ray_samples(ps, rays: torch.Tensor):

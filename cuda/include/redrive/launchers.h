@@ -31,10 +31,12 @@ enum class Dtype : int { F32 = 0, F64 = 1, F16 = 2 };
                                     void* stream);                                               \
     void occgrid_update(const OccGridParams& g, const float* values, float decay, float threshold,\
                         float* density, uint8_t* bits, uint8_t* coarse_bits, void* stream);      \
+    void occgrid_levels(const OccGridParams& g, const uint8_t* bits, const uint8_t* coarse_bits, \
+                        uint32_t* levels, void* stream);                                         \
     void raymarch(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,   \
-                  const float* d, const float* near, const float* far, const uint8_t* bits,      \
-                  const uint8_t* coarse_bits, const int64_t* offsets, int64_t* counts,           \
-                  int64_t* ray_indices, float* t_starts, float* t_ends, void* stream);           \
+                  const float* d, const float* near, const float* far, const uint32_t* levels,   \
+                  const int64_t* offsets, int64_t* counts, int64_t* ray_indices, float* t_starts,\
+                  float* t_ends, void* stream);                                                  \
     void raybox(int64_t n_rays, int64_t n_frames, int64_t n_actors, const float* o,              \
                 const float* d, const float* near, const float* far, const int64_t* frames,      \
                 const float* box_from_world, const float* spheres, const float* half_sizes,      \
@@ -84,9 +86,8 @@ RD_DECLARE_LAUNCHERS
 // earlier call must stay valid until the function returns; the last call's hold the samples.
 // Returns the total. Same samples as the count + fill passes, half the marching.
 int64_t raymarch_single_pass(const OccGridParams& g, const MarchParams& m, int64_t n_rays, const float* o,
-                             const float* d, const float* near, const float* far, const uint8_t* bits,
-                             const uint8_t* coarse_bits, int64_t* counts,
-                             MarchOutput (*allocate)(int64_t capacity, void* ctx), void* ctx);
+                             const float* d, const float* near, const float* far, const uint32_t* levels,
+                             int64_t* counts, MarchOutput (*allocate)(int64_t capacity, void* ctx), void* ctx);
 // One-pass rays vs boxes for the CPU, as raymarch_single_pass: the same hits as raybox's count +
 // fill passes, in the same order.
 void raybox_single_pass(int64_t n_rays, int64_t n_actors, const float* o, const float* d, const float* near,

@@ -1,8 +1,9 @@
 // Occupancy grid over an axis-aligned box and ray marching through it.
 //
 // Cells are indexed x fastest: idx = ix + rx * (iy + ry * iz). Occupancy is a bitfield (bit idx&7
-// of byte idx>>3) so that a 128^3 grid is 256 KiB and stays in L2. A coarse bitfield, one bit per
-// block of cf^3 cells, lets the marcher leap over empty blocks in one step.
+// of byte idx>>3) so that a 128^3 grid is 256 KiB and stays in L2, with a coarse bitfield, one bit
+// per block of cf^3 cells. The marcher reads the occupancy levels derived from both (below), which
+// let it leap out of an empty block, 4^3 or 2^3 group of cells, or cell in one step.
 #pragma once
 
 #include "redrive/common.h"
@@ -53,24 +54,110 @@ RD_HD bool ray_aabb(const float o[3], const float id[3], const float lo[3], cons
     return t0 <= t1;
 }
 
-// t at which the ray leaves the axis-aligned cell [cell_lo, cell_lo + size].
-RD_HD float cell_exit(const float o[3], const float d[3], const float id[3], const float cell_lo[3],
-                      const float size[3]) {
-    float t = 1e30f;
-#pragma unroll
-    for (int k = 0; k < 3; ++k) {
-        float b = cell_lo[k] + (d[k] > 0.0f ? size[k] : 0.0f);
-        float tk = (b - o[k]) * id[k];
-        // Directions with a zero component give +-1e30 here: never the minimum that matters.
-        if (d[k] != 0.0f) t = rd_min(t, tk);
-    }
-    return t;
+// Occupancy levels: what the marcher reads at each step, rebuilt whenever the bitfields change.
+// Each cell has 4 bits: bit 0 its own occupancy, bit 1 that of its aligned 2^3 group of cells,
+// bit 2 its aligned 4^3 group, bit 3 its block (the coarse bitfield). Groups as large as a block or
+// larger are left set (the block stands for them). 8 cells per 32-bit word (cell i in bits
+// 4i..4i+3), each row of cells padded to whole words: one read tells a step the largest empty box
+// around it.
+RD_HD int level_words_per_row(const OccGridParams& g) { return (g.res[0] + 7) / 8; }
+RD_HD int64_t level_words(const OccGridParams& g) { return (int64_t)level_words_per_row(g) * g.res[1] * g.res[2]; }
+// The words are built by groups of 4 x 4 rows (y fastest): a group's rows share their 4^3 groups.
+RD_HD int64_t level_row_groups(const OccGridParams& g) { return (int64_t)((g.res[1] + 3) / 4) * ((g.res[2] + 3) / 4); }
+
+// Bits i -> 4i of 8 bits.
+RD_HD uint32_t spread_nibbles(uint32_t x) {
+    x = (x | (x << 12)) & 0x000F000Fu;
+    x = (x | (x << 6)) & 0x03030303u;
+    return (x | (x << 3)) & 0x11111111u;
 }
 
-// Where a ray goes on after an empty cell or block: the exit, at least eps further. Far out
-// eps can fall below the float spacing of t, and where the exit computed for the cell is t itself
-// (a ray leaving the grid one ulp before its end) the ray would stand still: it then moves to the
-// end of the current step instead (whose midpoint was tested empty).
+// The level words of word column w (cells 8w..8w+7 of each row) in row group `group`.
+RD_HD void occ_level_words(const OccGridParams& g, int64_t group, int w, const uint8_t* bits, const uint8_t* coarse,
+                           uint32_t* levels) {
+    const int groups_y = (g.res[1] + 3) / 4;
+    const int y0 = 4 * (int)(group % groups_y), z0 = 4 * (int)(group / groups_y);
+    const int x0 = 8 * w, nx = rd_min(8, g.res[0] - x0);
+    const int64_t n_bytes = ((int64_t)g.res[0] * g.res[1] * g.res[2] + 7) / 8;
+    // the 8 cells' occupancy in each of the 4 x 4 rows (0 past the grid)
+    uint32_t fine[4][4];
+    uint32_t any = 0;
+    for (int dz = 0; dz < 4; ++dz)
+        for (int dy = 0; dy < 4; ++dy) {
+            uint32_t v = 0;
+            if (y0 + dy < g.res[1] && z0 + dz < g.res[2]) {
+                const int64_t c0 = x0 + (int64_t)g.res[0] * (y0 + dy + (int64_t)g.res[1] * (z0 + dz));
+                const int64_t byte = c0 >> 3;
+                v = bits[byte];
+                if (byte + 1 < n_bytes) v |= (uint32_t)bits[byte + 1] << 8;
+                v = (v >> (c0 & 7)) & ((1u << nx) - 1u);
+            }
+            fine[dz][dy] = v;
+            any |= v;
+        }
+    // a 4^3 group is occupied when any of its cells is: its rows are all 16, its x run 4 bits
+    uint32_t quad = any | (any >> 1) | (any >> 2) | (any >> 3);
+    const uint32_t g4 = g.cf > 4 ? (quad & 0x11u) * 0xFu : 0xFFu;
+    const int wpr = level_words_per_row(g);
+    int last_by = -1, last_bz = -1;
+    uint32_t block = 0;
+    for (int dz = 0; dz < 4 && z0 + dz < g.res[2]; ++dz)
+        for (int dy = 0; dy < 4 && y0 + dy < g.res[1]; ++dy) {
+            const int iy = y0 + dy, iz = z0 + dz;
+            const uint32_t pair = fine[dz & 2][dy & 2] | fine[dz & 2][(dy & 2) + 1] | fine[(dz & 2) + 1][dy & 2] |
+                                  fine[(dz & 2) + 1][(dy & 2) + 1];
+            const uint32_t g2 = g.cf > 2 ? ((pair | (pair >> 1)) & 0x55u) * 0x3u : 0xFFu;
+            const int by = iy / g.cf, bz = iz / g.cf;
+            if (by != last_by || bz != last_bz) {
+                block = 0;
+                for (int i = 0; i < nx; ++i) {
+                    const int64_t b = (x0 + i) / g.cf + (int64_t)g.cres[0] * (by + (int64_t)g.cres[1] * bz);
+                    block |= (uint32_t)bit_get(coarse, b) << i;
+                }
+                last_by = by, last_bz = bz;
+            }
+            levels[(iy + (int64_t)g.res[1] * iz) * wpr + w] = spread_nibbles(fine[dz][dy]) | (spread_nibbles(g2) << 1) |
+                                                             (spread_nibbles(g4) << 2) | (spread_nibbles(block) << 3);
+        }
+}
+
+// Cells across the largest empty box around a cell with level bits `nib`: its block, else its 4^3
+// or 2^3 group, else the cell; 0 when the cell is occupied (a sample).
+RD_HD int empty_box_cells(uint32_t nib, int cf) {
+    return !(nib & 8u) ? cf : !(nib & 4u) ? 4 : !(nib & 2u) ? 2 : !(nib & 1u) ? 1 : 0;
+}
+
+// A ray in cell units, set up once: cell coordinate q = oq + dq * t, and the t at which q reaches
+// a plane q = c, c * a + b (a = 0, b = 1e30 where the ray never does).
+struct MarchRay {
+    float oq[3], dq[3], a[3], b[3];
+    float t, tend;  // where it enters [near, far] within the grid, and leaves
+};
+
+// The ray's setup; false when it has no part inside the grid within [near, far].
+RD_HD bool march_setup(const OccGridParams& g, const float o[3], const float d[3], float near, float far, MarchRay& r) {
+    float id[3] = {safe_inv(d[0]), safe_inv(d[1]), safe_inv(d[2])};
+    float b0, b1;
+    if (!ray_aabb(o, id, g.lo, g.hi, b0, b1)) return false;
+    r.t = rd_max(b0, near);
+    r.tend = rd_min(b1, far);
+    if (!(r.t < r.tend)) return false;
+#pragma unroll
+    for (int k = 0; k < 3; ++k) {
+        const float inv_csz = (float)g.res[k] / (g.hi[k] - g.lo[k]);
+        r.oq[k] = (o[k] - g.lo[k]) * inv_csz;
+        r.dq[k] = d[k] * inv_csz;
+        const bool crosses = fabsf(r.dq[k]) > 1e-20f;
+        r.a[k] = crosses ? 1.0f / r.dq[k] : 0.0f;
+        r.b[k] = crosses ? -r.oq[k] * r.a[k] : 1e30f;
+    }
+    return true;
+}
+
+// Where a ray goes on after an empty box: the exit, at least eps further. Far out eps can fall
+// below the float spacing of t, and where the exit computed for the box is t itself (a ray
+// leaving the grid one ulp before its end) the ray would stand still: it then moves to the end of
+// the current step instead (whose midpoint was tested empty).
 RD_HD float leave_empty(float exit, float t, float eps, float te) {
     const float next = rd_max(exit, t + eps);
     return next > t ? next : te;
@@ -81,33 +168,23 @@ struct CountEmit {
 };
 
 // March one ray with steps `scale` times the nominal ones, at most `limit` samples; calls
-// emit(i, t_start, t_end) for each sample, returns the number of samples.
+// emit(i, t_start, t_end) for each sample, returns the number of samples. Each step tests the
+// cell at its midpoint: a sample where it is occupied, else a jump out of the largest empty box
+// around it (block, 4^3 or 2^3 group, cell).
 template <typename Emit>
 RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale, int limit, const float o[3],
-                      const float d[3], float near, float far, const uint8_t* bits, const uint8_t* coarse,
-                      Emit& emit) {
-    float id[3] = {safe_inv(d[0]), safe_inv(d[1]), safe_inv(d[2])};
-    float b0, b1;
-    if (!ray_aabb(o, id, g.lo, g.hi, b0, b1)) return 0;
-    float t = rd_max(b0, near);
-    const float tend = rd_min(b1, far);
-    if (!(t < tend)) return 0;
-
-    float csz[3], inv_csz[3], bsz[3];
-#pragma unroll
-    for (int k = 0; k < 3; ++k) {
-        csz[k] = (g.hi[k] - g.lo[k]) / (float)g.res[k];
-        inv_csz[k] = (float)g.res[k] / (g.hi[k] - g.lo[k]);
-        bsz[k] = csz[k] * (float)g.cf;
-    }
-    // Each step is one long dependency chain (t -> position -> cell -> bit -> next t), so the
-    // step's latency is the marcher's speed: no integer division in it (the coarse index is
-    // cell >> log2(cf) when cf is a power of two).
-    const bool cf_pow2 = rd_is_pow2(g.cf);
-    const int cf_shift = rd_log2_ceil(g.cf);
+                      const float d[3], float near, float far, const uint32_t* levels, Emit& emit) {
+    MarchRay r;
+    if (!march_setup(g, o, d, near, far, r)) return 0;
+    const float tend = r.tend;
+    float t = r.t;
+    const int64_t row = 8 * (int64_t)level_words_per_row(g);  // cells per padded row
     // Minimal progress after an empty-space jump: guards against a jump that lands exactly on
     // the boundary it started from.
-    const float eps = 1e-5f * rd_min(csz[0], rd_min(csz[1], csz[2]));
+    float min_csz = 1e30f;
+#pragma unroll
+    for (int k = 0; k < 3; ++k) min_csz = rd_min(min_csz, (g.hi[k] - g.lo[k]) / (float)g.res[k]);
+    const float eps = 1e-5f * min_csz;
     int n = 0;
     while (t < tend && n < limit) {
         float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max) * scale;
@@ -119,35 +196,25 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
         int ic[3];
 #pragma unroll
         for (int k = 0; k < 3; ++k) {
-            float p = o[k] + d[k] * tm;
-            int c = (int)floorf((p - g.lo[k]) * inv_csz[k]);
+            const int c = (int)floorf(r.oq[k] + r.dq[k] * tm);
             ic[k] = c < 0 ? 0 : (c >= g.res[k] ? g.res[k] - 1 : c);
         }
-        int cc[3];
-        if (cf_pow2) {
-            cc[0] = ic[0] >> cf_shift;
-            cc[1] = ic[1] >> cf_shift;
-            cc[2] = ic[2] >> cf_shift;
-        } else {
-            cc[0] = ic[0] / g.cf;
-            cc[1] = ic[1] / g.cf;
-            cc[2] = ic[2] / g.cf;
-        }
-        int64_t cidx = cc[0] + (int64_t)g.cres[0] * (cc[1] + (int64_t)g.cres[1] * cc[2]);
-        if (!bit_get(coarse, cidx)) {
-            float blo[3] = {g.lo[0] + cc[0] * bsz[0], g.lo[1] + cc[1] * bsz[1], g.lo[2] + cc[2] * bsz[2]};
-            t = leave_empty(cell_exit(o, d, id, blo, bsz), t, eps, te);
-            continue;
-        }
-        int64_t idx = ic[0] + (int64_t)g.res[0] * (ic[1] + (int64_t)g.res[1] * ic[2]);
-        if (bit_get(bits, idx)) {
+        const int64_t cell = ic[0] + row * (ic[1] + (int64_t)g.res[1] * ic[2]);
+        const int s = empty_box_cells((levels[cell >> 3] >> (4 * (cell & 7))) & 15u, g.cf);
+        if (s == 0) {
             emit(n, t, te);
             ++n;
             t = te;
-        } else {
-            float clo[3] = {g.lo[0] + ic[0] * csz[0], g.lo[1] + ic[1] * csz[1], g.lo[2] + ic[2] * csz[2]};
-            t = leave_empty(cell_exit(o, d, id, clo, csz), t, eps, te);
+            continue;
         }
+        float exit = 1e30f;
+#pragma unroll
+        for (int k = 0; k < 3; ++k) {
+            const int box_lo = s == g.cf ? ic[k] / g.cf * g.cf : ic[k] & -s;
+            const int plane = box_lo + (r.dq[k] > 0.0f ? s : 0);
+            exit = rd_min(exit, (float)plane * r.a[k] + r.b[k]);
+        }
+        t = leave_empty(exit, t, eps, te);
     }
     return n;
 }
@@ -170,13 +237,13 @@ RD_HD float stretch_scale(const MarchParams& m, int n) {
 // never see it.
 template <typename Emit>
 RD_HD int march_ray(const OccGridParams& g, const MarchParams& m, const float o[3], const float d[3],
-                    float near, float far, const uint8_t* bits, const uint8_t* coarse, Emit& emit) {
+                    float near, float far, const uint32_t* levels, Emit& emit) {
     float scale = 1.0f;
     if (m.stretch) {
         CountEmit count;
-        scale = stretch_scale(m, march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, bits, coarse, count));
+        scale = stretch_scale(m, march_steps(g, m, 1.0f, stretch_count_limit(m), o, d, near, far, levels, count));
     }
-    return march_steps(g, m, scale, m.max_samples, o, d, near, far, bits, coarse, emit);
+    return march_steps(g, m, scale, m.max_samples, o, d, near, far, levels, emit);
 }
 
 struct FillEmit {
