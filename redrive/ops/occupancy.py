@@ -106,7 +106,7 @@ class OccupancyGrid(torch.nn.Module):
         # from the bitfields, so not saved: rebuilt with them and after a state_dict is loaded.
         rx, ry, rz = c.resolution
         self.register_buffer("levels", torch.zeros((rx + 7) // 8 * ry * rz, dtype=torch.int32, device=device), persistent=False)
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._rebuild_levels())
+        self.register_load_state_dict_post_hook(_rebuild_levels_after_load)
 
     @property
     def device(self) -> torch.device:
@@ -178,6 +178,11 @@ class OccupancyGrid(torch.nn.Module):
         march: MarchConfig | None = None,
     ) -> PackedSamples:
         return ray_march(rays_o, rays_d, self, near, far, march)
+
+
+def _rebuild_levels_after_load(grid: OccupancyGrid, _incompatible_keys) -> None:
+    # (a module-level function, not a lambda: the grid stays picklable)
+    grid._rebuild_levels()
 
 
 def _per_ray(name: str, v: torch.Tensor | float, n: int, device: torch.device) -> torch.Tensor:

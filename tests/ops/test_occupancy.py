@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 import torch
@@ -159,6 +160,7 @@ def test_levels_follow_the_bits_through_updates_and_state_dict_loads():
     parent.grid, other.grid = grid, OccupancyGrid(grid.config)
     other.load_state_dict(parent.state_dict())
     assert torch.equal(other.grid.levels, grid.levels)
+    assert torch.equal(pickle.loads(pickle.dumps(grid)).levels, grid.levels)  # the load hook pickles
     grid.set_occupancy(torch.zeros(grid.config.n_cells, dtype=torch.bool))
     cell_and_block_bits = torch.tensor(0x99999999 - 2**32, dtype=torch.int32)  # bits 0 and 3 of each cell
     assert not (grid.levels & cell_and_block_bits).any() and ray_march(o, d, grid, 0.0, 10.0, march).n_samples == 0
