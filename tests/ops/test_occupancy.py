@@ -237,8 +237,8 @@ def test_simd_and_scalar_marchers_agree(monkeypatch, res):
     assert torch.equal(simd.ray_indices, scalar.ray_indices)
 
 
-@pytest.mark.parametrize("res,cf", [((37, 21, 19), 4), ((8, 12, 6), 2), ((130, 9, 7), 16)],
-                         ids=["odd-rows", "short-rows", "long-rows"])
+@pytest.mark.parametrize("res,cf", [((37, 21, 19), 4), ((8, 12, 6), 2), ((130, 9, 7), 16), ((33, 17, 9), 128)],
+                         ids=["odd-rows", "short-rows", "long-rows", "one-block-larger-than-the-grid"])
 def test_marchers_read_every_occupancy_level(monkeypatch, res, cf):
     """Both marchers read each cell's occupancy levels (cell, 2^3 and 4^3 groups, block) from a copy
     of the grid built per call (8 cells per word, rows padded to whole words, built by 4 x 4 rows);
