@@ -186,7 +186,7 @@ void occgrid_update(Tensor density, Tensor bits, Tensor coarse_bits, Tensor leve
     }
     be::occgrid_update(g, v, (float)decay, (float)threshold, density.data_ptr<float>(),
                        bits.data_ptr<uint8_t>(), coarse_bits.data_ptr<uint8_t>(), RD_STREAM);
-    be::occgrid_levels(g, bits.data_ptr<uint8_t>(), coarse_bits.data_ptr<uint8_t>(), level_words_of(levels, g), RD_STREAM);
+    occgrid_levels(bits, coarse_bits, levels, lo, hi, res, cf);
 }
 
 Tensor offsets_from_counts(const Tensor& counts) {

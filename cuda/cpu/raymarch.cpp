@@ -138,11 +138,8 @@ namespace {
 // cap, so very large caps stay on the scalar path.
 constexpr int kSimdMaxCap = 4096;
 
-// Cells per row of the occupancy levels: the grid's, padded to whole words.
-inline int level_row(const OccGridParams& g) { return 8 * level_words_per_row(g); }
-
 bool simd_march_ok(const OccGridParams& g, const MarchParams& m) {
-    const bool small = (int64_t)level_row(g) * g.res[1] * g.res[2] < ((int64_t)1 << 31);
+    const bool small = (int64_t)level_row_cells(g) * g.res[1] * g.res[2] < ((int64_t)1 << 31);
     // (the box sizes of empty_box_cells are looked up as bytes)
     return !scalar_kernels_forced() && !m.stretch && m.max_samples > 0 && m.max_samples <= kSimdMaxCap &&
            rd_is_pow2(g.cf) && g.cf <= 64 && small;
@@ -177,10 +174,7 @@ class LaneMarcher {
     static constexpr int kBatch = 4;
 
     LaneMarcher(const OccGridParams& g, const MarchParams& m, const uint32_t* levels)
-        : g_(g), m_(m), levels_(levels), stretch_(rd_max(4 * m.max_samples, 1024)) {
-        float min_csz = 1e30f;
-        for (int k = 0; k < 3; ++k) min_csz = rd_min(min_csz, (g.hi[k] - g.lo[k]) / (float)g.res[k]);
-        eps_ = 1e-5f * min_csz;
+        : g_(g), m_(m), levels_(levels), stretch_(rd_max(4 * m.max_samples, 1024)), eps_(march_eps(g)) {
         // empty_box_cells by level bits, twice: a byte shuffle looks up each 128-bit half
         for (uint32_t nib = 0; nib < 16; ++nib) box_cells_[nib] = box_cells_[16 + nib] = (uint8_t)empty_box_cells(nib, g.cf);
     }
@@ -192,7 +186,7 @@ class LaneMarcher {
         at0_ = out.size;
         samples_ = 0;
         for (int j = 0; j < kLanes; ++j) start_[j] = end_[j] = 0;
-        if (rd_is_pow2(level_row(g_)) && rd_is_pow2(g_.res[1]))
+        if (rd_is_pow2(level_row_cells(g_)) && rd_is_pow2(g_.res[1]))
             march_impl<true>(r0, r1, o, d, near, far, counts, first);
         else
             march_impl<false>(r0, r1, o, d, near, far, counts, first);
@@ -213,7 +207,7 @@ class LaneMarcher {
         for (int k = 0; k < 3; ++k) res_max[k] = _mm256_set1_epi32(g_.res[k] - 1);
         // the index multipliers, or their log2 where they are powers of two
         const auto mult = [](int v) { return _mm256_set1_epi32(kPow2 ? rd_log2_ceil(v) : v); };
-        const __m256i fx = mult(level_row(g_)), fxy = mult(level_row(g_) * g_.res[1]);
+        const __m256i fx = mult(level_row_cells(g_)), fxy = mult(level_row_cells(g_) * g_.res[1]);
         const __m256i zero_i = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), seven = _mm256_set1_epi32(7);
         const __m256i fifteen = _mm256_set1_epi32(15), high_bytes = _mm256_set1_epi32((int)0x80808000u);
         const __m256i box_cells = _mm256_loadu_si256((const __m256i*)box_cells_);
@@ -371,7 +365,7 @@ class LaneMarcher {
     int64_t samples_ = 0;          // the block's samples so far
     float* t0_ = nullptr;          // the block's t_start and t_end in the buffers
     float* t1_ = nullptr;
-    float eps_ = 0.0f;
+    const float eps_;  // march_eps of the grid
     alignas(32) uint8_t box_cells_[32];
     int64_t next_ = 0, r1_ = 0;
     int live_ = 0;

@@ -61,6 +61,8 @@ RD_HD bool ray_aabb(const float o[3], const float id[3], const float lo[3], cons
 // 4i..4i+3), each row of cells padded to whole words: one read tells a step the largest empty box
 // around it.
 RD_HD int level_words_per_row(const OccGridParams& g) { return (g.res[0] + 7) / 8; }
+// Cells per row of the levels: the grid's, padded to whole words.
+RD_HD int level_row_cells(const OccGridParams& g) { return 8 * level_words_per_row(g); }
 RD_HD int64_t level_words(const OccGridParams& g) { return (int64_t)level_words_per_row(g) * g.res[1] * g.res[2]; }
 // The words are built by groups of 4 x 4 rows (y fastest): a group's rows share their 4^3 groups.
 RD_HD int64_t level_row_groups(const OccGridParams& g) { return (int64_t)((g.res[1] + 3) / 4) * ((g.res[2] + 3) / 4); }
@@ -154,7 +156,16 @@ RD_HD bool march_setup(const OccGridParams& g, const float o[3], const float d[3
     return true;
 }
 
-// Where a ray goes on after an empty box: the exit, at least eps further. Far out eps can fall
+// Minimal progress after an empty-space jump: guards against a jump that lands exactly on the
+// boundary it started from.
+RD_HD float march_eps(const OccGridParams& g) {
+    float min_csz = 1e30f;
+#pragma unroll
+    for (int k = 0; k < 3; ++k) min_csz = rd_min(min_csz, (g.hi[k] - g.lo[k]) / (float)g.res[k]);
+    return 1e-5f * min_csz;
+}
+
+// Where a ray goes on after an empty box: the exit, at least eps (march_eps) further. Far out eps can fall
 // below the float spacing of t, and where the exit computed for the box is t itself (a ray
 // leaving the grid one ulp before its end) the ray would stand still: it then moves to the end of
 // the current step instead (whose midpoint was tested empty).
@@ -178,13 +189,8 @@ RD_HD int march_steps(const OccGridParams& g, const MarchParams& m, float scale,
     if (!march_setup(g, o, d, near, far, r)) return 0;
     const float tend = r.tend;
     float t = r.t;
-    const int64_t row = 8 * (int64_t)level_words_per_row(g);  // cells per padded row
-    // Minimal progress after an empty-space jump: guards against a jump that lands exactly on
-    // the boundary it started from.
-    float min_csz = 1e30f;
-#pragma unroll
-    for (int k = 0; k < 3; ++k) min_csz = rd_min(min_csz, (g.hi[k] - g.lo[k]) / (float)g.res[k]);
-    const float eps = 1e-5f * min_csz;
+    const int64_t row = level_row_cells(g);
+    const float eps = march_eps(g);
     int n = 0;
     while (t < tend && n < limit) {
         float dt = rd_clamp(t * m.cone, m.dt_min, m.dt_max) * scale;
